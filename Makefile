@@ -1,0 +1,57 @@
+# Two entry points for a fresh machine with Python 3.11+ and git:
+#   make demo   runs the example contract-signing DAG end to end against the bundled sandbox
+#   make test   lints, type-checks and runs the whole test suite (Airflow 3.3)
+# `make test AIRFLOW=2.11` runs the suite against Airflow 2.11 in a second venv.
+
+PYTHON ?= python3
+AIRFLOW ?= 3.3
+UV_VERSION := 0.13.9
+ifeq ($(AIRFLOW),2.11)
+VENV ?= .venv-af2
+else
+VENV ?= .venv
+endif
+CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
+BIN := $(VENV)/bin
+
+.PHONY: install lint typecheck pytest test demo bench clean constraints
+
+$(VENV)/.installed: pyproject.toml setup.cfg $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install -q --python $(BIN)/python -c $(CONSTRAINTS) -e '.[all,test,postgres]'
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+ifeq ($(AIRFLOW),2.11)
+test: pytest
+else
+test: lint typecheck pytest
+endif
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Re-pin after changing dependencies in pyproject.toml.
+constraints: install
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres \
+		-P apache-airflow==3.3.2 --no-header --annotation-style line -o constraints/airflow-3.3.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres \
+		-P apache-airflow==2.11.2 --no-header --annotation-style line -o constraints/airflow-2.11.txt
+
+clean:
+	rm -rf .venv .venv-af2 .demo build *.egg-info

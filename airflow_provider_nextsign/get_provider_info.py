@@ -1,0 +1,98 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_nextsign import __version__
+
+CONN_TYPE = "nextsign"
+
+# Airflow 3.2+ builds the connection form from these declarations; the hook keeps the
+# equivalent ``get_connection_form_widgets`` / ``get_ui_field_behaviour`` for Airflow 2.11.
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "files_host": {
+        "label": "Files API host (v3)",
+        "description": "Base URL of the v3 file API (upload, pre-signed URLs).",
+        "schema": {"type": ["string", "null"], "default": "https://api.nextsign.dk"},
+    },
+    "requests_per_minute": {
+        "label": "Requests per minute",
+        "description": "Request budget shared by every task on this host for this company and key.",
+        "schema": {"type": ["integer", "null"], "default": 100, "minimum": 1},
+    },
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Seconds to wait for each HTTP request.",
+        "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
+    },
+}
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["port", "schema", "extra"],
+    "relabeling": {"login": "Company ID", "password": "API key", "host": "API host (v2)"},
+    "placeholders": {
+        "login": "6576e19662ec13c4faa7de7b",
+        "password": "Bearer API key from Config -> API Keys",
+        "host": "https://www.nextsign.dk",
+        "files_host": "https://api.nextsign.dk",
+        "requests_per_minute": "100",
+        "timeout": "30",
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider description Airflow reads at start-up."""
+    return {
+        "package-name": "airflow-provider-nextsign",
+        "name": "NextSign",
+        "description": "NextSign e-signatures (MitID, BankID): forms, signing cases, documents, reporting.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "NextSign",
+                "external-doc-url": "https://docs.nextsign.dk/docs",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "NextSign",
+                "python-modules": ["airflow_provider_nextsign.hooks.nextsign"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "NextSign",
+                "python-modules": [
+                    "airflow_provider_nextsign.operators.forms",
+                    "airflow_provider_nextsign.operators.cases",
+                    "airflow_provider_nextsign.operators.documents",
+                    "airflow_provider_nextsign.operators.reporting",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "NextSign",
+                "python-modules": ["airflow_provider_nextsign.sensors.case"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "NextSign",
+                "python-modules": ["airflow_provider_nextsign.triggers.case"],
+            }
+        ],
+        "extra-links": ["airflow_provider_nextsign.links.NextSignCaseLink"],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_nextsign.hooks.nextsign.NextSignHook",
+                "hook-name": "NextSign",
+                "connection-type": CONN_TYPE,
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+            }
+        ],
+    }

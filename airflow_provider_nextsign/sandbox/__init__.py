@@ -1,0 +1,1 @@
+"""Local NextSign-compatible server for demos, tests and users' own DAG tests."""

@@ -1,0 +1,28 @@
+"""The provider registers itself with Airflow and declares the NextSign connection form."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from airflow_provider_nextsign import __version__
+from airflow_provider_nextsign.get_provider_info import get_provider_info
+
+
+def test_entry_point_points_at_provider_info():
+    eps = importlib.metadata.entry_points(group="apache_airflow_provider")
+    ours = [ep for ep in eps if ep.value.startswith("airflow_provider_nextsign")]
+    assert len(ours) == 1
+    info = ours[0].load()()
+    assert info["package-name"] == "airflow-provider-nextsign"
+    assert info["versions"] == [__version__]
+
+
+def test_connection_type_declares_relabelled_form():
+    (conn,) = get_provider_info()["connection-types"]
+    assert conn["connection-type"] == "nextsign"
+    behaviour = conn["ui-field-behaviour"]
+    assert behaviour["relabeling"]["login"] == "Company ID"
+    assert behaviour["relabeling"]["password"] == "API key"
+    assert {"port", "schema"} <= set(behaviour["hidden-fields"])
+    assert set(conn["conn-fields"]) == {"files_host", "requests_per_minute", "timeout"}
+    assert conn["conn-fields"]["requests_per_minute"]["schema"]["default"] == 100
