@@ -1,0 +1,1 @@
+"""NextSign operators: forms, cases, documents and reporting (one module each)."""

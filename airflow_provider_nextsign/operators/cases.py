@@ -1,0 +1,197 @@
+"""Create and delete NextSign signing cases."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_nextsign.exceptions import NextSignNotFoundError
+from airflow_provider_nextsign.links import NextSignCaseLink
+from airflow_provider_nextsign.operators._reference import (
+    case_id_of,
+    create_once,
+    default_reference_id,
+    push_case,
+)
+from airflow_provider_nextsign.operators._storage import mime_type_for, read_source
+from airflow_provider_nextsign.operators._validation import check_recipients, check_signing_schemas
+
+#: Above this combined size NextSign wants documents uploaded first and referenced by URL.
+INLINE_LIMIT_BYTES = 3_500_000
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "reminders": {"send": True, "amount": 2, "daysBetween": 3},
+    "deletion": {"autoDelete": False, "days": 30},
+    "availability": {"unlimited": False, "days": 14},
+}
+
+
+def _load_document(index: int, doc: Any) -> dict[str, Any]:
+    """Return ``{"name", "content", "signObligated"}`` for one documents[] entry."""
+    field = f"documents[{index}]"
+    sign_obligated = True
+    name: str | None = None
+    if isinstance(doc, Mapping):
+        name = doc.get("name")
+        sign_obligated = bool(doc.get("signObligated", doc.get("sign_obligated", True)))
+        if "content" in doc:
+            doc = doc["content"]
+        elif "path" in doc:
+            doc = doc["path"]
+        else:
+            raise ValueError(
+                f"{field}: a dict document needs 'content' (bytes) or 'path', plus an optional 'name'"
+            )
+    if isinstance(doc, (bytes, bytearray)):
+        content = bytes(doc)
+        name = name or f"document-{index + 1}.pdf"
+    else:
+        source_name, content = read_source(doc, field=field)
+        name = name or source_name
+    if not content:
+        raise ValueError(f"{field}: {name} is empty")
+    return {"name": name, "content": content, "signObligated": sign_obligated}
+
+
+class NextSignCreateCaseOperator(BaseOperator):
+    """Create a signing case from documents; returns the case id.
+
+    ``documents`` is a list whose entries are local paths, ``ObjectStoragePath`` objects or
+    ``scheme://`` strings (file, s3, gs, ... through fsspec), raw ``bytes``, or dicts
+    ``{"path" | "content", "name", "signObligated"}``. When the documents together pass 3.5 MB they are
+    uploaded through the files API first and referenced by URL; otherwise they travel inline as base64.
+
+    The create carries a ``referenceId`` (derived from dag, task, map index and run, or ``reference_id``);
+    a retried task, or a create whose response was lost, reuses the case with that id.
+    """
+
+    template_fields: Sequence[str] = (
+        "title",
+        "recipients",
+        "documents",
+        "settings",
+        "reference_id",
+        "case_fields",
+        "nextsign_conn_id",
+    )
+    operator_extra_links = (NextSignCaseLink(),)
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        title: str,
+        recipients: Any,
+        documents: Any,
+        settings: dict[str, Any] | None = None,
+        reference_id: str | None = None,
+        signing_schemas: list[str] | None = None,
+        case_fields: dict[str, Any] | None = None,
+        nextsign_conn_id: str = "nextsign_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.title = title
+        self.recipients = recipients
+        self.documents = documents
+        self.settings = settings
+        self.reference_id = reference_id
+        self.signing_schemas = signing_schemas
+        self.case_fields = case_fields or {}
+        self.nextsign_conn_id = nextsign_conn_id
+
+    def _documents_payload(self, hook: Any, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        total = sum(len(d["content"]) for d in docs)
+        if total > INLINE_LIMIT_BYTES:
+            self.log.info("Documents total %d bytes (> 3.5 MB): uploading them first", total)
+            return [
+                {
+                    "name": d["name"],
+                    "file": hook.upload_document(
+                        d["content"], name=d["name"], mime_type=mime_type_for(d["name"])
+                    ),
+                    "signObligated": d["signObligated"],
+                }
+                for d in docs
+            ]
+        return [
+            {
+                "name": d["name"],
+                "file": base64.b64encode(d["content"]).decode("ascii"),
+                "fileIsBlob": True,
+                "signObligated": d["signObligated"],
+            }
+            for d in docs
+        ]
+
+    def execute(self, context: Any) -> str:
+        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+        if not self.title:
+            raise ValueError("title is required: the case title recipients see")
+        recipients = check_recipients(self.recipients)
+        documents = self.documents
+        if isinstance(documents, (str, bytes, os.PathLike, Mapping)) or not isinstance(documents, Sequence):
+            documents = [documents]
+        if not documents:
+            raise ValueError("documents must list at least one document (path, ObjectStoragePath or bytes)")
+        docs = [_load_document(i, d) for i, d in enumerate(documents)]
+        fields = dict(self.case_fields)
+        if self.signing_schemas:
+            fields["signingSchemas"] = check_signing_schemas(self.signing_schemas)
+        reference_id = self.reference_id or default_reference_id(context)
+        fields["referenceId"] = reference_id
+        settings = self.settings if self.settings is not None else DEFAULT_SETTINGS
+
+        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+        try_number = int(getattr(context["ti"], "try_number", 1) or 1)
+        payload: list[dict[str, Any]] = []
+
+        def create() -> dict[str, Any]:
+            if not payload:  # upload at most once, even when the create is repeated
+                payload.extend(self._documents_payload(hook, docs))
+            return hook.create_case(
+                title=self.title, recipients=recipients, documents=payload, settings=settings, **fields
+            )
+
+        case = create_once(
+            hook, reference_id=reference_id, try_number=try_number, create=create, folder=fields.get("folder")
+        )
+        case_id = case_id_of(case)
+        push_case(context, hook, case_id)
+        self.log.info(
+            "Created case %s (referenceId %s) with %d document(s)", case_id, reference_id, len(docs)
+        )
+        return case_id
+
+
+class NextSignDeleteCaseOperator(BaseOperator):
+    """Delete a case; a case that is already gone counts as deleted. Returns the case id."""
+
+    template_fields: Sequence[str] = ("case_id", "nextsign_conn_id")
+
+    def __init__(self, *, case_id: str, nextsign_conn_id: str = "nextsign_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case_id = case_id
+        self.nextsign_conn_id = nextsign_conn_id
+
+    def execute(self, context: Any) -> str:
+        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+        if not self.case_id or not isinstance(self.case_id, str):
+            raise ValueError(f"case_id must be a case _id string, got {self.case_id!r}")
+        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+        try:
+            result = hook.delete_case(self.case_id)
+        except NextSignNotFoundError:
+            self.log.info("Case %s is already gone; nothing to delete", self.case_id)
+            return self.case_id
+        if isinstance(result, Mapping) and result.get("status") not in (None, "removed"):
+            self.log.info("Case %s is already gone (%s); nothing to delete", self.case_id, result)
+        else:
+            self.log.info("Deleted case %s", self.case_id)
+        return self.case_id

@@ -1,0 +1,141 @@
+"""Documents: DOCX-to-PDF conversion and signed PDFs into any storage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_nextsign.operators._storage import (
+    DOCX_MIME,
+    as_path,
+    is_folder,
+    read_source,
+    write_stream,
+)
+from airflow_provider_nextsign.operators._validation import normalize_tags
+
+_UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
+
+
+def _safe_name(name: str, default: str) -> str:
+    cleaned = _UNSAFE_NAME.sub("_", name.rsplit("/", 1)[-1]).strip(" .")
+    return cleaned or default
+
+
+class NextSignConvertDocumentOperator(BaseOperator):
+    """Replace tags in a DOCX and convert it to PDF with NextSign; returns the destination path.
+
+    The DOCX is read from ``source`` (a local path, ``ObjectStoragePath`` or ``scheme://`` string),
+    uploaded through the files API, converted with ``tags`` (``{tag: value}`` or the API's list), and the
+    PDF streamed from its pre-signed URL to ``destination`` (a file, or a folder ending in "/").
+    """
+
+    template_fields: Sequence[str] = ("source", "tags", "destination", "nextsign_conn_id")
+
+    def __init__(
+        self,
+        *,
+        source: Any,
+        destination: Any,
+        tags: Any = None,
+        nextsign_conn_id: str = "nextsign_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.tags = tags
+        self.destination = destination
+        self.nextsign_conn_id = nextsign_conn_id
+
+    def execute(self, context: Any) -> str:
+        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+        tags = normalize_tags(self.tags or {})
+        for item in tags:
+            item.setdefault("type", "number" if isinstance(item.get("value"), (int, float)) else "text")
+        if not self.destination:
+            raise ValueError("destination is required: a file path, or a folder ending in '/'")
+        name, content = read_source(self.source, field="source")
+        if not name.lower().endswith(".docx") and not content.startswith(b"%PDF"):
+            raise ValueError(f"source: {name} is not a .docx (or PDF) file")
+        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+        file_url = hook.upload_document(content, name=name, mime_type=DOCX_MIME)
+        converted = hook.convert_documents([{"file": file_url, "name": name}], tags=tags)
+        if not converted or not converted[0].get("file"):
+            raise ValueError(f"NextSign converted {name} but returned no document")
+        pdf = converted[0]
+        destination = as_path(self.destination)
+        if is_folder(self.destination):
+            destination = destination / _safe_name(pdf.get("name") or "", name.rsplit(".", 1)[0] + ".pdf")
+        url = hook.get_presigned_url(pdf["file"])
+        size = write_stream(destination, hook.stream_file(url))
+        self.log.info("Converted %s to %s (%d bytes)", name, destination, size)
+        return str(destination)
+
+
+class NextSignSignedDocumentsToStorageOperator(BaseOperator):
+    """Stream the signed PDFs of a case into a storage folder; returns the written paths.
+
+    Each signed document is fetched from a fresh pre-signed URL and written chunk by chunk to
+    ``destination/<case_id>/<document name>`` (constant memory, any fsspec scheme).
+
+    :param case_id: the signed case.
+    :param destination: a folder: local path, ``ObjectStoragePath`` or ``scheme://`` string.
+    :param per_case_folder: put each case's files in a ``<case_id>`` sub-folder (default True), so
+        several cases with same-named documents never overwrite each other.
+    """
+
+    template_fields: Sequence[str] = ("case_id", "destination", "nextsign_conn_id")
+
+    def __init__(
+        self,
+        *,
+        case_id: str,
+        destination: Any,
+        per_case_folder: bool = True,
+        nextsign_conn_id: str = "nextsign_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.case_id = case_id
+        self.destination = destination
+        self.per_case_folder = per_case_folder
+        self.nextsign_conn_id = nextsign_conn_id
+
+    def execute(self, context: Any) -> list[str]:
+        from airflow_provider_nextsign.api.cases import case_state, signed_documents
+        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+        if not self.case_id or not isinstance(self.case_id, str):
+            raise ValueError(f"case_id must be a case _id string, got {self.case_id!r}")
+        if not self.destination:
+            raise ValueError(
+                "destination is required: a folder such as file:///data/signed or s3://bucket/signed"
+            )
+        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+        case = hook.get_case(self.case_id)
+        docs = signed_documents(case)
+        if not docs:
+            raise ValueError(
+                f"Case {self.case_id} has no signed documents (state: {case_state(case).value}); "
+                "wait for it with NextSignCaseSensor first"
+            )
+        folder = as_path(self.destination)
+        if self.per_case_folder:
+            folder = folder / self.case_id
+        written: list[str] = []
+        used: set[str] = set()
+        for index, doc in enumerate(docs, start=1):
+            name = _safe_name(str(doc.get("name") or ""), f"signed-{index}.pdf")
+            if name in used:
+                name = f"{index}-{name}"
+            used.add(name)
+            target = folder / name
+            url = hook.get_presigned_url(doc["file"])
+            size = write_stream(target, hook.stream_file(url))
+            self.log.info("Wrote %s (%d bytes)", target, size)
+            written.append(str(target))
+        return written

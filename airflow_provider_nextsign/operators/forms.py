@@ -1,0 +1,112 @@
+"""Fill a NextSign form: one signing case per submission."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_nextsign.links import NextSignCaseLink
+from airflow_provider_nextsign.operators._reference import (
+    case_id_of,
+    create_once,
+    default_reference_id,
+    push_case,
+)
+from airflow_provider_nextsign.operators._validation import (
+    check_recipients,
+    check_signing_schemas,
+    check_tags,
+    normalize_tags,
+)
+
+
+class NextSignSubmitFormOperator(BaseOperator):
+    """Submit a form with tag values and recipients, which creates a signing case; returns the case id.
+
+    Tags are checked against the form's Forms Tags before the submit is sent (unknown tags, missing
+    tags, values of the wrong type), recipients locally (email, ``cpr`` when ``needsCpr``, signing
+    schemas). The submit carries a ``referenceId`` (default: from dag, task, map index and run id), so a
+    retried task reuses the case it already created instead of creating a second one.
+
+    Works with dynamic task mapping, e.g. ``.partial(form_id=..., recipients=...).expand(tags=rows)`` or
+    ``.expand_kwargs(rows)``.
+
+    :param form_id: the form to fill.
+    :param tags: ``{tag: value}`` or the API's list of ``{"tag", "value"[, "type"]}``.
+    :param recipients: list of recipient dicts (``name``, ``email``, ``signing``, ``needsCpr``/``cpr``, ...).
+    :param title: case title (defaults to the form's title).
+    :param reference_id: overrides the derived ``referenceId``.
+    :param signing_schemas: allowed signature methods for the case.
+    :param submit_fields: any other Forms Submit body field (``folder``, ``message``, ``settings``, ...).
+    :param nextsign_conn_id: the NextSign connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "form_id",
+        "tags",
+        "recipients",
+        "title",
+        "reference_id",
+        "submit_fields",
+        "nextsign_conn_id",
+    )
+    operator_extra_links = (NextSignCaseLink(),)
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        form_id: str,
+        tags: Any,
+        recipients: Any,
+        title: str | None = None,
+        reference_id: str | None = None,
+        signing_schemas: list[str] | None = None,
+        submit_fields: dict[str, Any] | None = None,
+        nextsign_conn_id: str = "nextsign_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.form_id = form_id
+        self.tags = tags
+        self.recipients = recipients
+        self.title = title
+        self.reference_id = reference_id
+        self.signing_schemas = signing_schemas
+        self.submit_fields = submit_fields or {}
+        self.nextsign_conn_id = nextsign_conn_id
+
+    def execute(self, context: Any) -> str:
+        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+        if not self.form_id:
+            raise ValueError("form_id is required: the id of the NextSign form to fill")
+        tags = normalize_tags(self.tags)
+        recipients = check_recipients(self.recipients)
+        fields = dict(self.submit_fields)
+        if self.signing_schemas:
+            fields["signingSchemas"] = check_signing_schemas(self.signing_schemas)
+        if self.title:
+            fields["title"] = self.title
+        reference_id = self.reference_id or default_reference_id(context)
+        fields["referenceId"] = reference_id
+
+        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+        payload_tags = check_tags(tags, hook.get_form_tags(self.form_id))
+
+        def submit() -> dict[str, Any]:
+            return hook.submit_form(self.form_id, tags=payload_tags, recipients=recipients, **fields)
+
+        case = create_once(
+            hook,
+            reference_id=reference_id,
+            try_number=int(getattr(context["ti"], "try_number", 1) or 1),
+            create=submit,
+            folder=fields.get("folder"),
+        )
+        case_id = case_id_of(case)
+        push_case(context, hook, case_id)
+        self.log.info("Form %s submitted: case %s (referenceId %s)", self.form_id, case_id, reference_id)
+        return case_id

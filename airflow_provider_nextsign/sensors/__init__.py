@@ -1,0 +1,1 @@
+"""NextSign sensors."""

@@ -1,0 +1,1 @@
+"""NextSign triggers (async only)."""
