@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 #: XCom keys pushed by every operator that creates a case (read by :class:`NextSignCaseLink`).
 XCOM_CASE_ID = "nextsign_case_id"
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:+\[\]-]+")
 
 
 def default_reference_id(context: Mapping[str, Any]) -> str:
