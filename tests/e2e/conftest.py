@@ -1,0 +1,56 @@
+"""End-to-end fixtures: a migrated Airflow DB (once per session) and loading example DAGs from file."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
+
+# Airflow 2's unit-test config picks LocalExecutor, which dag.test() refuses on SQLite.
+if importlib.metadata.version("apache-airflow").startswith("2."):
+    os.environ["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def airflow_db() -> None:
+    """Run ``airflow db migrate`` once, in a subprocess with this session's AIRFLOW_HOME."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.fixture
+def load_dag():
+    """Return a loader: execute an example DAG file (environment already set) and return its ``dag``."""
+
+    def load(file_name: str) -> Any:
+        return runpy.run_path(str(EXAMPLE_DAGS / file_name), run_name=f"example_{Path(file_name).stem}")[
+            "dag"
+        ]
+
+    return load
+
+
+def state_of(dag_run: Any) -> str:
+    """The dag run's state as a plain string on Airflow 2.11 and 3.x."""
+    state = dag_run.state
+    return str(getattr(state, "value", state))
+
+
+@pytest.fixture
+def run_state():
+    """Return :func:`state_of` (fixtures keep test modules free of conftest imports)."""
+    return state_of

@@ -1,0 +1,164 @@
+"""NextSignCreateCaseOperator (documents inline vs uploaded, any storage) and NextSignDeleteCaseOperator."""
+
+# The import guard below must run before the package imports (temporary until issues 2/3 land).
+# ruff: noqa: I001
+from __future__ import annotations
+
+import pytest
+
+# Runs once the hook and client of issue 2 are in the tree.
+pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
+
+import base64
+import json
+
+
+from airflow_provider_nextsign.operators.cases import (
+    INLINE_LIMIT_BYTES,
+    NextSignCreateCaseOperator,
+    NextSignDeleteCaseOperator,
+)
+
+
+HOST, FILES, COMPANY = "https://ns.test", "https://files.test", "c0mpany"
+V2 = f"{HOST}/api/v2/{COMPANY}"
+CREATE_URL = f"{V2}/case/create"
+LIST_URL = f"{V2}/cases/get"
+UPLOAD_URL = f"{FILES}/v3/company/{COMPANY}/file/upload"
+RECIPIENTS = [{"name": "Jane Doe", "email": "jane@example.com"}]
+PDF = b"%PDF-1.4\n" + b"x" * 100
+
+
+class FakeTI:
+    def __init__(self, try_number: int = 1) -> None:
+        self.dag_id, self.task_id, self.run_id, self.map_index = "leases", "create", "manual__1", -1
+        self.try_number = try_number
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value
+
+
+def _context(**kwargs):
+    ti = FakeTI(**kwargs)
+    return {"ti": ti, "run_id": ti.run_id}
+
+
+@pytest.fixture(autouse=True)
+def connection(monkeypatch):
+    conn = {
+        "conn_type": "nextsign",
+        "login": COMPANY,
+        "password": "sk-super-secret",
+        "host": HOST,
+        "extra": {"files_host": FILES, "requests_per_minute": 100000, "timeout": 5},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
+
+
+def _created(case_id: str) -> dict:
+    return {"status": "OK", "message": "Contract created", "contract": {"_id": case_id}}
+
+
+def test_small_documents_go_inline_from_path_storage_path_and_bytes(requests_mock, tmp_path):
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    (tmp_path / "lease.pdf").write_bytes(PDF)
+    (tmp_path / "terms.pdf").write_bytes(PDF + b"terms")
+    create = requests_mock.post(CREATE_URL, json=_created("c1"))
+    context = _context()
+    op = NextSignCreateCaseOperator(
+        task_id="create",
+        title="Lease",
+        recipients=RECIPIENTS,
+        documents=[
+            str(tmp_path / "lease.pdf"),
+            ObjectStoragePath(f"file://{tmp_path}/terms.pdf"),
+            {"content": b"%PDF annex", "name": "annex.pdf", "signObligated": False},
+        ],
+    )
+    assert op.execute(context) == "c1"
+
+    body = create.last_request.json()
+    assert [d["name"] for d in body["documents"]] == ["lease.pdf", "terms.pdf", "annex.pdf"]
+    assert all(d["fileIsBlob"] is True for d in body["documents"])
+    assert base64.b64decode(body["documents"][1]["file"]) == PDF + b"terms"
+    assert [d["signObligated"] for d in body["documents"]] == [True, True, False]
+    assert body["referenceId"] == "airflow:leases:create:manual__1"
+    assert body["settings"]["availability"]["days"] == 14
+    assert context["ti"].xcom["nextsign_case_id"] == "c1"
+    assert not requests_mock.request_history[0].url.startswith(FILES)
+
+
+def test_documents_over_3_5_mb_are_uploaded_first(requests_mock, tmp_path):
+    big = tmp_path / "big.pdf"
+    big.write_bytes(b"%PDF" + b"0" * (INLINE_LIMIT_BYTES - 3))
+    upload = requests_mock.post(UPLOAD_URL, json={"url": "https://store.test/c0mpany/case/big.pdf"})
+    create = requests_mock.post(CREATE_URL, json=_created("c2"))
+
+    NextSignCreateCaseOperator(
+        task_id="create", title="Big", recipients=RECIPIENTS, documents=[big, b"%PDF small"]
+    ).execute(_context())
+
+    assert upload.call_count == 2
+    docs = create.last_request.json()["documents"]
+    assert docs[0]["file"] == "https://store.test/c0mpany/case/big.pdf"
+    assert "fileIsBlob" not in docs[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"documents": []}, "documents must list at least one document"),
+        ({"documents": ["/nonexistent/x.pdf"]}, "documents[0]: /nonexistent/x.pdf does not exist"),
+        ({"documents": [{"name": "x.pdf"}]}, "documents[0]: a dict document needs 'content'"),
+        ({"documents": [b""]}, "is empty"),
+        ({"title": ""}, "title is required"),
+        ({"recipients": [{"name": "J"}]}, "recipients[0].email"),
+    ],
+)
+def test_bad_input_fails_before_any_request(requests_mock, kwargs, expected):
+    args = {"title": "T", "recipients": RECIPIENTS, "documents": [PDF], **kwargs}
+    with pytest.raises(ValueError) as err:
+        NextSignCreateCaseOperator(task_id="create", **args).execute(_context())
+    assert expected in str(err.value)
+    assert requests_mock.call_count == 0
+
+
+def test_retry_reuses_existing_case(requests_mock):
+    requests_mock.get(
+        LIST_URL,
+        json={
+            "status": "company_found",
+            "cases": [{"_id": "c7", "referenceId": "airflow:leases:create:manual__1"}],
+        },
+    )
+    create = requests_mock.post(CREATE_URL, json=_created("dup"))
+    case_id = NextSignCreateCaseOperator(
+        task_id="create", title="T", recipients=RECIPIENTS, documents=[PDF]
+    ).execute(_context(try_number=2))
+    assert case_id == "c7"
+    assert not create.called
+
+
+def test_delete_removes_case(requests_mock):
+    delete = requests_mock.get(
+        f"{V2}/case/c1/delete",
+        json={"status": "removed", "return": {"acknowledged": True, "deletedCount": 1}},
+    )
+    assert NextSignDeleteCaseOperator(task_id="delete", case_id="c1").execute(_context()) == "c1"
+    assert delete.called
+
+
+def test_delete_of_a_gone_case_counts_as_deleted(requests_mock, caplog, capsys):
+    requests_mock.get(f"{V2}/case/c1/delete", json={"message": "Case not found"})
+    with caplog.at_level("INFO"):
+        assert NextSignDeleteCaseOperator(task_id="delete", case_id="c1").execute(_context()) == "c1"
+    # Airflow 3 logs through structlog to stdout, Airflow 2 through logging.
+    assert "Case c1 is already gone" in caplog.text + capsys.readouterr().out
+
+
+def test_delete_needs_a_case_id(requests_mock):
+    with pytest.raises(ValueError, match="case_id"):
+        NextSignDeleteCaseOperator(task_id="delete", case_id="").execute(_context())
+    assert requests_mock.call_count == 0

@@ -1,0 +1,129 @@
+"""NextSignConvertDocumentOperator and NextSignSignedDocumentsToStorageOperator."""
+
+# The import guard below must run before the package imports (temporary until issues 2/3 land).
+# ruff: noqa: I001
+from __future__ import annotations
+
+import pytest
+
+# Runs once the hook and client of issue 2 are in the tree.
+pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
+
+import json
+
+
+from airflow_provider_nextsign.operators.documents import (
+    NextSignConvertDocumentOperator,
+    NextSignSignedDocumentsToStorageOperator,
+)
+
+
+HOST, FILES, COMPANY = "https://ns.test", "https://files.test", "c0mpany"
+V2 = f"{HOST}/api/v2/{COMPANY}"
+UPLOAD_URL = f"{FILES}/v3/company/{COMPANY}/file/upload"
+PRESIGN_URL = f"{FILES}/v3/company/{COMPANY}/file/view-presigned-url"
+CONVERT_URL = f"{HOST}/api/v2/document/convert"
+STORE = "https://store.test"
+
+
+@pytest.fixture(autouse=True)
+def connection(monkeypatch):
+    conn = {
+        "conn_type": "nextsign",
+        "login": COMPANY,
+        "password": "sk-super-secret",
+        "host": HOST,
+        "extra": {"files_host": FILES, "requests_per_minute": 100000, "timeout": 5},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
+
+
+def _presign(request, context):
+    url = request.json()["url"]
+    return {
+        "key": url.rsplit("/", 1)[-1],
+        "signedUrl": f"{url}?sig=1",
+        "type": "application/pdf",
+        "cached": False,
+    }
+
+
+def test_convert_uploads_converts_and_streams_pdf(requests_mock, tmp_path):
+    source = tmp_path / "offer.docx"
+    source.write_bytes(b"PK\x03\x04 docx bytes")
+    upload = requests_mock.post(UPLOAD_URL, json={"url": f"{STORE}/c0mpany/case/offer.docx"})
+    convert = requests_mock.post(
+        CONVERT_URL,
+        json={
+            "status": {"code": 200, "message": "OK"},
+            "documents": [{"file": f"{STORE}/conv/offer.pdf", "name": "offer.pdf"}],
+        },
+    )
+    requests_mock.post(PRESIGN_URL, json=_presign)
+    download = requests_mock.get(f"{STORE}/conv/offer.pdf?sig=1", content=b"%PDF-1.7 converted")
+
+    result = NextSignConvertDocumentOperator(
+        task_id="convert",
+        source=f"file://{source}",
+        tags={"customer_name": "Holm ApS", "price": 4500},
+        destination=f"file://{tmp_path}/out/",
+    ).execute({})
+
+    assert result == f"file://{tmp_path}/out/offer.pdf"
+    assert (tmp_path / "out" / "offer.pdf").read_bytes() == b"%PDF-1.7 converted"
+    assert upload.called and download.called
+    assert "Authorization" not in download.last_request.headers  # pre-signed: no API key sent
+    body = convert.last_request.json()
+    assert body["documents"] == [{"file": f"{STORE}/c0mpany/case/offer.docx", "name": "offer.docx"}]
+    assert {"tag": "price", "value": 4500, "type": "number"} in body["tags"]
+
+
+def test_convert_rejects_non_docx_before_any_request(requests_mock, tmp_path):
+    source = tmp_path / "notes.txt"
+    source.write_text("hello")
+    with pytest.raises(ValueError, match=r"source: notes.txt is not a .docx"):
+        NextSignConvertDocumentOperator(
+            task_id="c", source=str(source), destination=str(tmp_path / "x.pdf")
+        ).execute({})
+    assert requests_mock.call_count == 0
+
+
+def _signed_case(case_id: str) -> dict:
+    return {
+        "status": "case_found",
+        "case": {
+            "_id": case_id,
+            "recipients": [{"name": "J", "email": "j@example.com", "signing": True, "signed": "signed"}],
+            "signedDocuments": [
+                {"name": "contract.pdf", "file": f"{STORE}/{case_id}/contract.pdf"},
+                {"name": "../annex.pdf", "file": f"{STORE}/{case_id}/annex.pdf"},
+            ],
+        },
+    }
+
+
+def test_signed_documents_stream_into_a_case_folder(requests_mock, tmp_path):
+    requests_mock.get(f"{V2}/case/c1/get", json=_signed_case("c1"))
+    requests_mock.post(PRESIGN_URL, json=_presign)
+    chunk = b"%PDF" + b"z" * (3 << 20)  # bigger than one stream chunk
+    requests_mock.get(f"{STORE}/c1/contract.pdf?sig=1", content=chunk)
+    requests_mock.get(f"{STORE}/c1/annex.pdf?sig=1", content=b"%PDF annex")
+
+    paths = NextSignSignedDocumentsToStorageOperator(
+        task_id="store", case_id="c1", destination=f"file://{tmp_path}/signed"
+    ).execute({})
+
+    assert paths == [f"file://{tmp_path}/signed/c1/contract.pdf", f"file://{tmp_path}/signed/c1/annex.pdf"]
+    assert (tmp_path / "signed" / "c1" / "contract.pdf").read_bytes() == chunk
+    assert (tmp_path / "signed" / "c1" / "annex.pdf").read_bytes() == b"%PDF annex"
+
+
+def test_unsigned_case_fails_with_its_state(requests_mock, tmp_path):
+    body = _signed_case("c2")
+    body["case"]["recipients"][0]["signed"] = "pending"
+    body["case"]["signedDocuments"] = []
+    requests_mock.get(f"{V2}/case/c2/get", json=body)
+    with pytest.raises(ValueError, match=r"Case c2 has no signed documents \(state: pending\)"):
+        NextSignSignedDocumentsToStorageOperator(
+            task_id="s", case_id="c2", destination=str(tmp_path)
+        ).execute({})

@@ -1,0 +1,229 @@
+"""NextSignSubmitFormOperator: validation before any request, referenceId, create-once, XCom."""
+
+# The import guard below must run before the package imports (temporary until issues 2/3 land).
+# ruff: noqa: I001
+from __future__ import annotations
+
+import pytest
+
+# Runs once the hook and client of issue 2 are in the tree.
+pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
+
+import json
+
+import requests
+from airflow_provider_nextsign.exceptions import NextSignError
+
+from airflow_provider_nextsign.operators.forms import NextSignSubmitFormOperator
+
+
+HOST, FILES, COMPANY, FORM = "https://ns.test", "https://files.test", "c0mpany", "F1"
+V2 = f"{HOST}/api/v2/{COMPANY}"
+TAGS_URL = f"{V2}/forms/{FORM}/tags/get"
+SUBMIT_URL = f"{V2}/forms/{FORM}/submit"
+LIST_URL = f"{V2}/cases/get"
+FORM_TAGS = [
+    {"_id": "t1", "name": "Customer", "tag": "customer_name", "value": "", "type": "text"},
+    {"_id": "t2", "name": "Price", "tag": "price", "value": "", "type": "number"},
+    {"_id": "t3", "name": "Zip", "tag": "customer_zip", "value": "0000", "type": "text"},
+]
+RECIPIENTS = [{"name": "Jane Doe", "email": "jane@example.com"}]
+
+
+class FakeTI:
+    def __init__(self, try_number: int = 1, map_index: int = -1) -> None:
+        self.dag_id, self.task_id, self.run_id = "contracts", "submit", "manual__2025-01-01T00:00:00+00:00"
+        self.try_number, self.map_index = try_number, map_index
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value
+
+
+def _context(**ti_kwargs):
+    ti = FakeTI(**ti_kwargs)
+    return {"ti": ti, "run_id": ti.run_id}
+
+
+@pytest.fixture(autouse=True)
+def connection(monkeypatch, tmp_path):
+    conn = {
+        "conn_type": "nextsign",
+        "login": COMPANY,
+        "password": "sk-super-secret",
+        "host": HOST,
+        "extra": {"files_host": FILES, "requests_per_minute": 100000, "timeout": 5},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
+
+
+def _created(case_id: str = "c1", reference_id: str = "ref") -> dict:
+    return {
+        "status": "OK",
+        "message": "Contract created",
+        "contract": {"_id": case_id, "referenceId": reference_id},
+    }
+
+
+def _operator(**kwargs) -> NextSignSubmitFormOperator:
+    kwargs.setdefault("tags", {"customer_name": "Holm ApS", "price": 4500})
+    kwargs.setdefault("recipients", RECIPIENTS)
+    return NextSignSubmitFormOperator(task_id="submit", form_id=FORM, **kwargs)
+
+
+def test_submits_typed_tags_with_reference_id_and_pushes_case(requests_mock):
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    submit = requests_mock.post(SUBMIT_URL, json=_created("c1"))
+    context = _context(map_index=2)
+
+    assert _operator(title="Deal").execute(context) == "c1"
+
+    body = submit.last_request.json()
+    assert body["tags"] == [
+        {"tag": "customer_name", "value": "Holm ApS", "type": "text"},
+        {"tag": "price", "value": 4500, "type": "number"},
+    ]
+    assert body["recipients"][0]["email"] == "jane@example.com"
+    assert body["title"] == "Deal"
+    assert body["referenceId"] == "airflow:contracts:submit[2]:manual__2025-01-01T00:00:00+00:00"
+    assert context["ti"].xcom["nextsign_case_id"] == "c1"
+    assert "c1" in context["ti"].xcom["nextsign_case_url"]
+
+
+def test_list_tags_and_explicit_reference_id(requests_mock):
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    submit = requests_mock.post(SUBMIT_URL, json=_created("c2"))
+    tags = [{"tag": "customer_name", "value": "A"}, {"tag": "price", "value": "12,5"}]
+    assert _operator(tags=tags, reference_id="ORDER-7").execute(_context()) == "c2"
+    assert submit.last_request.json()["referenceId"] == "ORDER-7"
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ({"customer_name": "A", "price": 1, "colour": "red"}, "unknown tag(s) 'colour'"),
+        ({"price": 1}, "missing tag(s) 'customer_name'"),
+        ({"customer_name": "A", "price": "cheap"}, "'price' is a number tag"),
+        ({"customer_name": "", "price": 1}, "'customer_name' has no value"),
+    ],
+)
+def test_bad_tags_fail_before_submitting_and_list_valid_tags(requests_mock, tags, expected):
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    submit = requests_mock.post(SUBMIT_URL, json=_created())
+    with pytest.raises(ValueError, match="Invalid tags") as err:
+        _operator(tags=tags).execute(_context())
+    assert expected in str(err.value)
+    assert "customer_name (text), price (number), customer_zip (text)" in str(err.value)
+    assert not submit.called
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"tags": "customer_name=A"}, "tags must be"),
+        ({"tags": [{"value": "A"}]}, "tags[0] must be a mapping"),
+        ({"tags": {"customer_name": ["A"]}}, "value must be text, a number or a date"),
+        ({"recipients": [{"name": "J", "email": "not-an-email"}]}, "recipients[0].email"),
+        ({"recipients": [{"name": "J", "email": "j@example.com", "needsCpr": True}]}, "recipients[0].cpr"),
+        ({"recipients": [{"name": "J", "email": "j@x.dk", "signingSchema": "mitid"}]}, "signingSchema"),
+        ({"recipients": []}, "recipients must be a non-empty list"),
+        ({"signing_schemas": ["draw", "fax"]}, "signing_schemas: unknown value(s) ['fax']"),
+    ],
+)
+def test_malformed_input_fails_before_any_request(requests_mock, kwargs, expected):
+    with pytest.raises(ValueError) as err:
+        _operator(**kwargs).execute(_context())
+    assert expected in str(err.value)
+    assert requests_mock.call_count == 0
+
+
+def test_valid_cpr_and_signing_schema_pass(requests_mock):
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    submit = requests_mock.post(SUBMIT_URL, json=_created("c3"))
+    recipients = [
+        {
+            "name": "J",
+            "email": "j@example.com",
+            "needsCpr": True,
+            "cpr": "010190-1234",
+            "signingSchema": "draw",
+        }
+    ]
+    _operator(recipients=recipients, signing_schemas=["urn:grn:authn:dk:mitid:substantial"]).execute(
+        _context()
+    )
+    body = submit.last_request.json()
+    assert body["recipients"][0]["cpr"] == "010190-1234"
+    assert body["signingSchemas"] == ["urn:grn:authn:dk:mitid:substantial"]
+
+
+def _list_cases(cases):
+    def callback(request, context):
+        index = int(request.qs.get("index", ["0"])[0])
+        return {"status": "company_found", "cases": cases if index == 0 else []}
+
+    return callback
+
+
+def test_retry_reuses_the_case_with_the_same_reference(requests_mock):
+    ref = "airflow:contracts:submit:manual__2025-01-01T00:00:00+00:00"
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    requests_mock.get(
+        LIST_URL,
+        json=_list_cases([{"_id": "old", "referenceId": "other"}, {"_id": "c9", "referenceId": ref}]),
+    )
+    submit = requests_mock.post(SUBMIT_URL, json=_created("new"))
+    context = _context(try_number=2)
+
+    assert _operator().execute(context) == "c9"
+    assert not submit.called
+    assert context["ti"].xcom["nextsign_case_id"] == "c9"
+
+
+def test_retry_submits_when_no_case_has_the_reference(requests_mock):
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    requests_mock.get(LIST_URL, json=_list_cases([{"_id": "old", "referenceId": "other"}]))
+    submit = requests_mock.post(SUBMIT_URL, json=_created("new"))
+    assert _operator().execute(_context(try_number=3)) == "new"
+    assert submit.call_count == 1
+
+
+def test_lost_response_is_looked_up_not_resubmitted(requests_mock):
+    ref = "airflow:contracts:submit:manual__2025-01-01T00:00:00+00:00"
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    requests_mock.get(LIST_URL, json=_list_cases([{"_id": "c5", "referenceId": ref}]))
+    submit = requests_mock.post(SUBMIT_URL, exc=requests.exceptions.ReadTimeout("read timed out"))
+
+    assert _operator().execute(_context()) == "c5"
+    assert submit.call_count == 1
+
+
+def test_lost_response_with_no_case_submits_again_once(requests_mock):
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    requests_mock.get(LIST_URL, json=_list_cases([]))
+    submit = requests_mock.post(
+        SUBMIT_URL, [{"exc": requests.exceptions.ReadTimeout("read timed out")}, {"json": _created("c6")}]
+    )
+    assert _operator().execute(_context()) == "c6"
+    assert submit.call_count == 2
+
+
+def test_api_error_propagates_and_never_leaks_the_key(requests_mock):
+    requests_mock.get(
+        TAGS_URL, json={"errors": [{"code": 400, "message": "Bad Request", "description": "Form not found"}]}
+    )
+    with pytest.raises(NextSignError) as err:
+        _operator().execute(_context())
+    assert "sk-super-secret" not in repr(err.value) + str(err.value)
+
+
+def test_operator_maps_over_tags():
+    from airflow.providers.common.compat.sdk import DAG
+
+    with DAG("mapped_forms", schedule=None) as dag:
+        NextSignSubmitFormOperator.partial(task_id="submit", form_id=FORM, recipients=RECIPIENTS).expand(
+            tags=[{"customer_name": "A", "price": 1}, {"customer_name": "B", "price": 2}]
+        )
+    task = dag.get_task("submit")
+    assert "tags" in task.template_fields
+    assert task.partial_kwargs["form_id"] == FORM

@@ -1,0 +1,195 @@
+"""NextSignCaseSensor: case id inputs, batched poke, failure/skip, deferral and execute_complete."""
+
+# The import guard below must run before the package imports (temporary until issues 2/3 land).
+# ruff: noqa: I001
+from __future__ import annotations
+
+import pytest
+
+# Runs once the hook and client of issue 2 are in the tree.
+pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
+
+import json
+import re
+import time
+from datetime import timedelta
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    PokeReturnValue,
+    TaskDeferred,
+)
+from airflow_provider_nextsign.exceptions import NextSignCaseFailedError
+
+from airflow_provider_nextsign.sensors.case import NextSignCaseSensor, normalize_case_ids
+from airflow_provider_nextsign.triggers.case import NextSignCaseTrigger
+
+
+HOST, FILES, COMPANY = "https://ns.test", "https://files.test", "c0mpany"
+V2 = f"{HOST}/api/v2/{COMPANY}"
+
+
+@pytest.fixture(autouse=True)
+def connection(monkeypatch):
+    conn = {
+        "conn_type": "nextsign",
+        "login": COMPANY,
+        "password": "sk-super-secret",
+        "host": HOST,
+        "extra": {"files_host": FILES, "requests_per_minute": 100000, "timeout": 5},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
+
+
+def _case(case_id: str, signed: str = "signed") -> dict:
+    docs = (
+        [{"name": "contract.pdf", "file": f"https://store.test/{case_id}.pdf"}] if signed == "signed" else []
+    )
+    return {
+        "_id": case_id,
+        "recipients": [{"name": "J", "email": "j@example.com", "signing": True, "signed": signed}],
+        "signedDocuments": docs,
+    }
+
+
+def _mock_multiple(requests_mock, cases: list[dict]):
+    def callback(request, context):
+        wanted = request.path.split("/cases/")[1].split("/")[0].split(",")
+        found = [c for c in cases if c["_id"].lower() in wanted]
+        if not found:
+            context.status_code = 404
+            return {"message": "Cases not found"}
+        return {"status": "cases_found", "cases": found}
+
+    return requests_mock.get(re.compile(rf"{V2}/cases/[^/]+/get"), json=callback)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a", ["a"]),
+        (["a", "b", "a"], ["a", "b"]),
+        ((x for x in ["a", " b "]), ["a", "b"]),
+        ([["a", "b"], ["c"]], ["a", "b", "c"]),
+    ],
+)
+def test_case_ids_accept_one_a_list_or_mapped_output(value, expected):
+    assert normalize_case_ids(value) == expected
+
+
+@pytest.mark.parametrize("value", [None, [], [""], 42])
+def test_bad_case_ids_fail_clearly(value):
+    with pytest.raises(ValueError, match="case_ids"):
+        normalize_case_ids(value)
+
+
+def test_poke_done_when_every_case_is_signed(requests_mock):
+    multiple = _mock_multiple(requests_mock, [_case("a"), _case("b")])
+    result = NextSignCaseSensor(task_id="wait", case_ids=["a", "b"]).poke({})
+    assert isinstance(result, PokeReturnValue) and result.is_done
+    assert result.xcom_value == {
+        "a": {
+            "state": "signed",
+            "signed_documents": [{"name": "contract.pdf", "file": "https://store.test/a.pdf"}],
+        },
+        "b": {
+            "state": "signed",
+            "signed_documents": [{"name": "contract.pdf", "file": "https://store.test/b.pdf"}],
+        },
+    }
+    assert multiple.call_count == 1  # one batched Get Multiple, not one call per case
+
+
+def test_poke_waits_while_a_case_is_pending(requests_mock):
+    _mock_multiple(requests_mock, [_case("a"), _case("b", "pending")])
+    assert NextSignCaseSensor(task_id="wait", case_ids=["a", "b"]).poke({}) is False
+
+
+@pytest.mark.parametrize(
+    ("cases", "state"), [([_case("a"), _case("b", "denied")], "denied"), ([_case("a")], "deleted")]
+)
+def test_failed_case_fails_the_sensor_naming_it(requests_mock, cases, state):
+    _mock_multiple(requests_mock, cases)
+    with pytest.raises(NextSignCaseFailedError) as err:
+        NextSignCaseSensor(task_id="wait", case_ids=["a", "b"]).poke({})
+    assert (err.value.case_id, err.value.state) == ("b", state)
+    assert "b" in str(err.value) and state in str(err.value)
+
+
+def test_soft_fail_skips_instead(requests_mock):
+    _mock_multiple(requests_mock, [_case("a", "denied")])
+    with pytest.raises(AirflowSkipException, match="a is denied"):
+        NextSignCaseSensor(task_id="wait", case_ids="a", soft_fail=True).poke({})
+
+
+def test_deferrable_defers_with_an_absolute_deadline(requests_mock):
+    _mock_multiple(requests_mock, [_case("a", "pending")])
+    sensor = NextSignCaseSensor(
+        task_id="wait", case_ids=["a", "a"], deferrable=True, poke_interval=30, timeout=timedelta(hours=2)
+    )
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, NextSignCaseTrigger)
+    assert trigger.case_ids == ["a"] and trigger.poll_interval == 30
+    assert before + 7200 <= trigger.end_time <= time.time() + 7200
+    assert deferred.value.method_name == "execute_complete"
+
+
+def test_deferrable_returns_at_once_when_already_signed(requests_mock):
+    _mock_multiple(requests_mock, [_case("a")])
+    assert (
+        NextSignCaseSensor(task_id="wait", case_ids="a", deferrable=True).execute({})["a"]["state"]
+        == "signed"
+    )
+
+
+def test_deferrable_default_comes_from_config(monkeypatch):
+    import importlib
+
+    import airflow_provider_nextsign.sensors.case as module
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    try:
+        reloaded = importlib.reload(module)
+        assert reloaded.NextSignCaseSensor(task_id="w", case_ids="a").deferrable is True
+    finally:
+        monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE")
+        importlib.reload(module)
+
+
+def test_execute_complete_success_returns_the_cases():
+    cases = {"a": {"state": "signed", "signed_documents": []}}
+    sensor = NextSignCaseSensor(task_id="wait", case_ids="a")
+    assert sensor.execute_complete({}, {"status": "success", "cases": cases, "message": "ok"}) == cases
+
+
+def test_execute_complete_failed_raises_typed_error():
+    sensor = NextSignCaseSensor(task_id="wait", case_ids="a")
+    with pytest.raises(NextSignCaseFailedError) as err:
+        sensor.execute_complete({}, {"status": "failed", "case_id": "a", "state": "expired", "cases": {}})
+    assert (err.value.case_id, err.value.state) == ("a", "expired")
+
+
+@pytest.mark.parametrize(
+    ("event", "error"),
+    [
+        ({"status": "timeout", "message": "Timed out"}, AirflowSensorTimeout),
+        ({"status": "error", "message": "conn missing"}, AirflowException),
+        (None, AirflowException),
+        ({"no": "status"}, AirflowException),
+    ],
+)
+def test_execute_complete_rejects_bad_events(event, error):
+    with pytest.raises(error):
+        NextSignCaseSensor(task_id="wait", case_ids="a").execute_complete({}, event)
+
+
+def test_execute_complete_soft_fail_skips_on_timeout():
+    with pytest.raises(AirflowSkipException):
+        NextSignCaseSensor(task_id="wait", case_ids="a", soft_fail=True).execute_complete(
+            {}, {"status": "timeout", "message": "Timed out"}
+        )
