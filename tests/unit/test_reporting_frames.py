@@ -1,0 +1,231 @@
+"""Flattening case bodies into the declared report schema, and chunked iteration over a fake client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from airflow_provider_nextsign.reporting.frames import (
+    flatten_case,
+    iter_case_frames,
+    to_frames,
+)
+from airflow_provider_nextsign.reporting.progress import ReportProgress
+from airflow_provider_nextsign.reporting.schema import CASES, DOCUMENTS, RECIPIENTS, schema_markdown
+
+
+def make_case(
+    n: int, *, signed: int = 0, signers: int = 2, updated: str = "2024-02-19T10:52:25.836Z"
+) -> dict:
+    """A Case Get body shaped like nextsign-api.md §3.5 with ``signed`` of ``signers`` signed."""
+    case_id = f"{n:024x}"
+    recipients = [
+        {
+            "name": f"Signer {i}",
+            "email": f"s{i}@example.com",
+            "order": i + 1,
+            "group": 1,
+            "signing": True,
+            "needsCpr": False,
+            "signed": "signed" if i < signed else "pending",
+            **({"signedDateAndTime": f"2024-02-1{i + 1}T09:00:00.000Z"} if i < signed else {}),
+        }
+        for i in range(signers)
+    ]
+    recipients.append({"name": "Reader", "email": "r@example.com", "signing": False, "signed": "pending"})
+    body: dict[str, Any] = {
+        "_id": case_id,
+        "nextSignKey": f"NS-{n}",
+        "referenceId": f"ref-{n}",
+        "title": f"Contract {n}",
+        "folder": "Default",
+        "type": "Simple sign",
+        "user_name": "Owner",
+        "user_email": "owner@example.com",
+        "createdAt": "2023-12-14T16:40:27.431Z",
+        "updatedAt": updated,
+        "settings": {"availability": {"days": 10, "isExpired": False, "unlimited": False}},
+        "recipients": recipients,
+        "documents": [
+            {"name": "contract.pdf", "sign_obligated": True, "document_id": f"doc-{n}"},
+            {"name": "terms.pdf", "sign_obligated": False, "document_id": f"terms-{n}"},
+        ],
+        "signedDocuments": [],
+    }
+    if signed >= signers:
+        body["signedDocuments"] = [{"name": "contract.pdf", "file": f"https://files.example/{case_id}.pdf"}]
+    return body
+
+
+def test_flatten_pending_case_matches_schema_columns() -> None:
+    rows = flatten_case(make_case(1))
+    assert list(rows.case) == CASES.column_names
+    assert all(list(r) == RECIPIENTS.column_names for r in rows.recipients)
+    assert all(list(d) == DOCUMENTS.column_names for d in rows.documents)
+    assert rows.case["state"] == "pending"
+    assert (rows.case["recipient_count"], rows.case["signer_count"], rows.case["signed_count"]) == (3, 2, 0)
+    assert rows.case["signed_at"] is None
+    assert [d["signed"] for d in rows.documents] == [False, False]
+
+
+def test_flatten_signed_case_takes_last_signature_and_matches_pdf_by_name() -> None:
+    rows = flatten_case(make_case(2, signed=2))
+    assert rows.case["state"] == "signed"
+    assert rows.case["signed_at"] == "2024-02-12T09:00:00.000Z"
+    assert rows.case["signed_document_count"] == 1
+    contract, terms = rows.documents
+    assert contract["signed"] and contract["file_url"].endswith(".pdf")
+    assert not terms["signed"] and terms["file_url"] is None
+
+
+def test_unmatched_signed_pdf_becomes_an_extra_document_row() -> None:
+    body = make_case(3, signed=2)
+    body["signedDocuments"] = [{"name": "bundle-signed.pdf", "file": "https://f/x.pdf"}]
+    rows = flatten_case(body)
+    assert [d["name"] for d in rows.documents] == ["contract.pdf", "terms.pdf", "bundle-signed.pdf"]
+    assert rows.documents[2]["position"] == 2 and rows.documents[2]["sign_obligated"] is None
+    assert rows.case["document_count"] == 2
+
+
+def test_in_progress_and_expired_states() -> None:
+    assert flatten_case(make_case(4, signed=1)).case["state"] == "in_progress"
+    expired = make_case(5)
+    expired["settings"]["availability"]["isExpired"] = True
+    row = flatten_case(expired).case
+    assert row["state"] == "expired" and row["is_expired"] is True
+
+
+def test_row_hash_changes_with_content_only() -> None:
+    a, b = flatten_case(make_case(6)).case["row_hash"], flatten_case(make_case(6)).case["row_hash"]
+    assert a == b
+    assert flatten_case(make_case(6, signed=1)).case["row_hash"] != a
+
+
+def test_body_without_id_is_rejected() -> None:
+    with pytest.raises(ValueError, match="'_id'"):
+        flatten_case({"title": "list item without id"})
+
+
+def test_frames_have_declared_dtypes_even_when_empty_or_all_missing() -> None:
+    sparse = {"_id": "a" * 24}  # no recipients, documents, times
+    for bodies in ([], [sparse], [make_case(7, signed=2), sparse]):
+        cases, recipients, documents = to_frames(bodies)
+        assert {k: str(v) for k, v in cases.dtypes.items()} == {
+            k: str(pd.Series(dtype=v).dtype) for k, v in CASES.dtypes.items()
+        }
+        assert list(recipients.dtypes.astype(str)) == [
+            str(pd.Series(dtype=v).dtype) for v in RECIPIENTS.dtypes.values()
+        ]
+        assert list(documents.dtypes.astype(str)) == [
+            str(pd.Series(dtype=v).dtype) for v in DOCUMENTS.dtypes.values()
+        ]
+
+
+def test_timestamps_are_utc_and_bad_ones_are_missing() -> None:
+    body = make_case(8)
+    body["createdAt"] = "2024-01-01T12:00:00+02:00"
+    body["updatedAt"] = "yesterday"
+    cases, _, _ = to_frames([body])
+    assert cases.loc[0, "created_at"] == pd.Timestamp("2024-01-01T10:00:00", tz="UTC")
+    assert pd.isna(cases.loc[0, "updated_at"])
+
+
+class FakeClient:
+    """Case List in pages and Get Multiple over a dict of bodies; records every call."""
+
+    def __init__(self, bodies: list[dict], *, vanish: set[str] = frozenset()):  # type: ignore[assignment]
+        self.bodies = {b["_id"]: b for b in bodies}
+        self.vanish = vanish
+        self.list_calls: list[dict] = []
+        self.get_calls: list[list[str]] = []
+
+    def list_cases(self, *, status=None, folder=None, page_size=100):
+        self.list_calls.append({"status": status, "folder": folder, "page_size": page_size})
+        for body in self.bodies.values():
+            yield {k: body[k] for k in ("_id", "title", "folder", "createdAt", "updatedAt")}
+
+    def get_cases(self, case_ids):
+        self.get_calls.append(list(case_ids))
+        return [self.bodies[i] for i in case_ids if i not in self.vanish]
+
+
+def test_iter_case_frames_chunks_bounded_and_complete() -> None:
+    client = FakeClient([make_case(i) for i in range(1, 12)])
+    chunks = list(iter_case_frames(client, status="pending", folder="Default", chunk_size=5))
+    assert [len(c.cases) for c in chunks] == [5, 5, 1]
+    assert [len(ids) for ids in client.get_calls] == [5, 5, 1]
+    assert client.list_calls == [{"status": "pending", "folder": "Default", "page_size": 100}]
+    assert sum(len(c.recipients) for c in chunks) == 11 * 3
+    assert chunks[0].case_ids == [f"{i:024x}" for i in range(1, 6)]
+
+
+def test_iter_case_frames_skip_predicate_avoids_detail_fetch() -> None:
+    client = FakeClient([make_case(i) for i in range(1, 5)])
+    skip_ids = {f"{1:024x}", f"{3:024x}"}
+    (chunk,) = iter_case_frames(
+        client, chunk_size=10, skip=lambda items: skip_ids & {i["_id"] for i in items}
+    )
+    assert client.get_calls == [[f"{2:024x}", f"{4:024x}"]]
+    assert chunk.skipped == 2 and chunk.listed == 4
+    assert set(chunk.listed_updated_at) == {f"{2:024x}", f"{4:024x}"}
+
+
+def test_all_skipped_chunk_makes_no_detail_request() -> None:
+    client = FakeClient([make_case(1)])
+    (chunk,) = iter_case_frames(client, skip=lambda items: {i["_id"] for i in items})
+    assert client.get_calls == [] and chunk.cases.empty and chunk.skipped == 1
+
+
+def test_case_deleted_between_list_and_fetch_is_reported_missing() -> None:
+    gone = f"{2:024x}"
+    client = FakeClient([make_case(1), make_case(2)], vanish={gone})
+    (chunk,) = iter_case_frames(client)
+    assert chunk.missing == [gone] and chunk.case_ids == [f"{1:024x}"]
+    assert gone not in chunk.listed_updated_at
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"), [({"status": "expired"}, "status"), ({"chunk_size": 0}, "chunk_size")]
+)
+def test_bad_arguments_fail_before_any_request(kwargs: dict, field: str) -> None:
+    client = FakeClient([make_case(1)])
+    with pytest.raises(ValueError, match=field):
+        next(iter_case_frames(client, **kwargs))
+    assert client.list_calls == [] and client.get_calls == []
+
+
+def test_hook_is_accepted_through_get_conn() -> None:
+    client = FakeClient([make_case(1)])
+
+    class Hook:
+        def get_conn(self):
+            return client
+
+    assert [c.case_ids for c in iter_case_frames(Hook())] == [[f"{1:024x}"]]
+
+
+def test_progress_counts_requests_and_estimates_time_left(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    client = FakeClient([make_case(i) for i in range(1, 251)])
+    client.budget = type("Budget", (), {"requests_per_minute": 60, "stats": {"waited_seconds": 2.5}})()  # type: ignore[attr-defined]
+    progress = ReportProgress.for_client(client, expected_cases=500, interval=10, clock=lambda: now[0])
+    assert progress.requests_per_minute == 60
+    with caplog.at_level(logging.INFO, logger="airflow_provider_nextsign.reporting.progress"):
+        for chunk in iter_case_frames(client, chunk_size=100, progress=progress):
+            now[0] += 11
+            assert len(chunk.cases) <= 100
+    # 250 cases: 3 list pages (100, 100, 50) + 5 Get Multiple batches of 50.
+    assert progress.pages == 3 and progress.requests_spent == 8
+    # 250 cases still expected at 8/250 requests per case and 1 request per second.
+    assert progress.seconds_left() == pytest.approx(8.0)
+    assert progress.summary()["budget_wait_seconds"] == 2.5
+    assert any("time left" in r.getMessage() for r in caplog.records)
+
+
+def test_schema_markdown_lists_every_column() -> None:
+    text = schema_markdown()
+    for table in (CASES, RECIPIENTS, DOCUMENTS):
+        assert all(f"`{c}`" in text for c in table.column_names)

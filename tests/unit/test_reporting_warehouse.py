@@ -1,0 +1,161 @@
+"""The SQL upsert writer (SQLite) and the Parquet/CSV file writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_nextsign.reporting.frames import CaseFrames, iter_case_frames, to_frames
+from airflow_provider_nextsign.reporting.schema import CASES, DOCUMENTS, RECIPIENTS
+from airflow_provider_nextsign.reporting.warehouse import (
+    FileReportWriter,
+    SqlReportWriter,
+    WriteResult,
+    read_file_report,
+)
+
+try:
+    from .test_reporting_frames import FakeClient, make_case
+except ImportError:  # tests/ run as rootdir modules (no __init__.py)
+    from test_reporting_frames import FakeClient, make_case  # type: ignore[no-redef]
+
+
+def chunk(bodies: list[dict]) -> CaseFrames:
+    cases, recipients, documents = to_frames(bodies)
+    return CaseFrames(
+        cases,
+        recipients,
+        documents,
+        listed_updated_at={b["_id"]: b["updatedAt"] for b in bodies},
+        listed=len(bodies),
+    )
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> SqlReportWriter:
+    w = SqlReportWriter(sa.create_engine(f"sqlite:///{tmp_path / 'wh.db'}"), table_prefix="ns_")
+    w.create_tables()
+    return w
+
+
+def table(writer: SqlReportWriter, name: str) -> pd.DataFrame:
+    """A table's rows ordered by key (plain SQLAlchemy: pandas 3 needs SQLAlchemy 2, Airflow 2.11 has 1.4)."""
+    t = writer.state if name == "report_state" else writer.tables[name]
+    with writer.engine.connect() as conn:
+        result = conn.execute(sa.select(t).order_by(*t.primary_key.columns))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def test_tables_are_created_with_declared_columns(writer: SqlReportWriter) -> None:
+    inspector = sa.inspect(writer.engine)
+    assert set(inspector.get_table_names()) == {
+        "ns_cases",
+        "ns_recipients",
+        "ns_documents",
+        "ns_report_state",
+    }
+    for spec in (CASES, RECIPIENTS, DOCUMENTS):
+        columns = inspector.get_columns(f"ns_{spec.name}")
+        assert [c["name"] for c in columns] == spec.column_names
+        assert inspector.get_pk_constraint(f"ns_{spec.name}")["constrained_columns"] == spec.key
+
+
+def test_first_write_inserts_then_rerun_changes_nothing(writer: SqlReportWriter) -> None:
+    bodies = [make_case(i) for i in range(1, 4)]
+    assert writer.write(chunk(bodies)) == WriteResult(inserted=3)
+    before = {name: table(writer, name) for name in ("cases", "recipients", "documents")}
+    assert len(before["cases"]) == 3 and len(before["recipients"]) == 9 and len(before["documents"]) == 6
+    assert writer.write(chunk(bodies)) == WriteResult(unchanged=3)
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(table(writer, name), frame)
+
+
+def test_changed_case_is_updated_and_its_children_replaced(writer: SqlReportWriter) -> None:
+    writer.write(chunk([make_case(1), make_case(2)]))
+    signed = make_case(2, signed=2, updated="2024-03-01T00:00:00.000Z")
+    signed["recipients"] = signed["recipients"][:2]  # the reader was removed
+    assert writer.write(chunk([make_case(1), signed])) == WriteResult(updated=1, unchanged=1)
+    cases = table(writer, "cases").set_index("case_id")
+    assert cases.loc[signed["_id"], "state"] == "signed"
+    assert cases.loc[make_case(1)["_id"], "state"] == "pending"
+    recipients = table(writer, "recipients")
+    assert (recipients["case_id"] == signed["_id"]).sum() == 2
+    assert (recipients["case_id"] == make_case(1)["_id"]).sum() == 3
+    docs = table(writer, "documents").set_index(["case_id", "position"])
+    assert docs.loc[(signed["_id"], 0), "file_url"].endswith(".pdf")
+
+
+def test_timestamps_round_trip_as_utc(writer: SqlReportWriter) -> None:
+    writer.write(chunk([make_case(1, signed=2)]))
+    cases = table(writer, "cases")
+    stored = pd.to_datetime(cases.loc[0, "signed_at"], utc=True)
+    assert stored == pd.Timestamp("2024-02-12T09:00:00", tz="UTC")
+
+
+def test_unchanged_ids_compare_listed_updated_at(writer: SqlReportWriter) -> None:
+    writer.write(chunk([make_case(1), make_case(2)]))
+    items = [
+        {"_id": make_case(1)["_id"], "updatedAt": make_case(1)["updatedAt"]},
+        {"_id": make_case(2)["_id"], "updatedAt": "2030-01-01T00:00:00.000Z"},
+        {"_id": make_case(3)["_id"], "updatedAt": make_case(3)["updatedAt"]},
+    ]
+    assert writer.unchanged_ids(items) == {make_case(1)["_id"]}
+    assert writer.known_count() == 2
+
+
+def test_failed_chunk_leaves_no_partial_rows(writer: SqlReportWriter) -> None:
+    frames = chunk([make_case(1)])
+    frames.recipients.loc[0, "position"] = frames.recipients.loc[1, "position"]  # duplicate child key
+    with pytest.raises(sa.exc.IntegrityError):
+        writer.write(frames)
+    assert table(writer, "cases").empty and table(writer, "report_state").empty
+
+
+def test_bad_prefix_is_rejected() -> None:
+    with pytest.raises(ValueError, match="table_prefix"):
+        SqlReportWriter(sa.create_engine("sqlite://"), table_prefix="x; drop")
+
+
+def test_end_to_end_incremental_with_fake_client(writer: SqlReportWriter) -> None:
+    client = FakeClient([make_case(i) for i in range(1, 8)])
+    for frames in iter_case_frames(client, chunk_size=3, skip=writer.unchanged_ids):
+        writer.write(frames)
+    client.get_calls.clear()
+    client.bodies[make_case(5)["_id"]] = make_case(5, signed=2, updated="2024-05-05T00:00:00.000Z")
+    results = WriteResult()
+    for frames in iter_case_frames(client, chunk_size=3, skip=writer.unchanged_ids):
+        results += writer.write(frames)
+    assert client.get_calls == [[make_case(5)["_id"]]]
+    assert results == WriteResult(updated=1)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_file_writer_round_trip_and_incremental_state(tmp_path: Path, fmt: str) -> None:
+    dest = tmp_path / "report"
+    first = FileReportWriter(dest, fmt=fmt, run_id="manual__2024-01-01T00:00:00+00:00")
+    first.write(chunk([make_case(1), make_case(2)]))
+    first.finish()
+    assert (dest / "_nextsign_report_state.json").exists()
+    second = FileReportWriter(dest, fmt=fmt, run_id="scheduled__2024-01-02")
+    items = [{"_id": make_case(1)["_id"], "updatedAt": make_case(1)["updatedAt"]}]
+    assert second.unchanged_ids(items) == {make_case(1)["_id"]}
+    second.write(chunk([make_case(2, signed=2, updated="2024-04-04T00:00:00.000Z")]))
+    second.finish()
+    report = read_file_report(dest, fmt=fmt)
+    cases = report["cases"].set_index("case_id")
+    assert len(cases) == 2
+    assert cases.loc[make_case(2)["_id"], "state"] == "signed"
+    assert cases.loc[make_case(1)["_id"], "state"] == "pending"
+    assert len(report["recipients"]) == 6 and len(report["documents"]) == 4
+    assert {k: str(v) for k, v in report["cases"].dtypes.items()} == {
+        k: str(pd.Series(dtype=v).dtype) for k, v in CASES.dtypes.items()
+    }
+    assert report["cases"]["created_at"].iloc[0] == pd.Timestamp("2023-12-14T16:40:27.431", tz="UTC")
+
+
+def test_file_writer_rejects_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="format"):
+        FileReportWriter(tmp_path, fmt="xlsx")
