@@ -158,9 +158,11 @@ class WebhookDispatcher:
         checked = _check_triggers(triggers)
         custom = dict(headers or {})
         for key, value in custom.items():
+            # Report the header name only: header values usually carry secrets.
             if not isinstance(key, str) or not isinstance(value, str):
-                # Report the header name only: header values usually carry secrets.
                 raise ValueError(f"webhook header {key!r} must map a string name to a string value")
+            if not key or any(c in key + value for c in "\r\n") or not value.isascii():
+                raise ValueError(f"webhook header {key!r} needs a non-empty name and a one-line ASCII value")
         webhook_id = uuid.uuid4().hex
         webhook: dict[str, Any] = {
             "id": webhook_id,

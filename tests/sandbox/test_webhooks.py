@@ -242,6 +242,9 @@ def test_invalid_input_is_rejected(dispatcher: WebhookDispatcher) -> None:
         dispatcher.configure(max_attempts=0)
     with pytest.raises(ValueError, match="unknown webhook setting"):
         dispatcher.configure(retries=3)
+    with pytest.raises(ValueError, match="'X-Token' needs") as excinfo:
+        dispatcher.add("http://127.0.0.1:9/hook", ["case_signed"], headers={"X-Token": "secret\r\nX-Evil: 1"})
+    assert "secret" not in str(excinfo.value)
     # A single trigger given as a plain string is one trigger, not its letters.
     assert dispatcher.add("http://127.0.0.1:9/hook", "case_signed")["triggers"] == ["case_signed"]  # type: ignore[arg-type]
 
