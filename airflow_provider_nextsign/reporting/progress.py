@@ -15,20 +15,21 @@ if TYPE_CHECKING:
 DEFAULT_DETAIL_BATCH = 50
 
 
-def _stat(stats: Any, *names: str) -> float | None:
-    """The first numeric statistic among ``names`` in a mapping or object, else None."""
-    for name in names:
-        value = stats.get(name) if isinstance(stats, Mapping) else getattr(stats, name, None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+def _stat(stats: Any, name: str) -> float | None:
+    """A numeric statistic of a mapping or object, else None."""
+    value = stats.get(name) if isinstance(stats, Mapping) else getattr(stats, name, None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
     return None
 
 
 class ReportProgress:
     """Counts a report's work and logs a progress line at most every ``interval`` seconds.
 
-    Requests are counted from the work done (one per Case List page, one per Get Multiple batch);
-    ``requests_per_minute`` (the client's budget rate) turns the requests still expected into time left.
+    Requests spent are the tokens the request budget granted since the start (its ``stats["granted"]``,
+    retries included; the budget is shared, so concurrent tasks of the same key count too), or, without
+    a budget, one per Case List page plus one per Get Multiple batch. ``requests_per_minute`` (the
+    budget's rate) turns the requests still expected into time left.
     ``expected_cases`` (e.g. the number of cases the previous run saw) makes the estimate possible
     before the last Case List page: the list API gives no total count.
     """
@@ -53,6 +54,8 @@ class ReportProgress:
         self.log = logger or logging.getLogger(__name__)
         self._clock = clock
         self._budget = budget
+        self._granted0 = self._budget_stat("granted")
+        self._waited0 = self._budget_stat("waited_seconds")
         self.started = clock()
         self._last_log = self.started
         self.cases_listed = 0
@@ -67,7 +70,7 @@ class ReportProgress:
         """Build from a client (or hook): its budget rate and Get Multiple batch size, when it has them."""
         budget = getattr(client, "budget", None)
         rate = getattr(budget, "requests_per_minute", None) or getattr(client, "requests_per_minute", None)
-        batch = getattr(client, "get_cases_batch_size", None) or DEFAULT_DETAIL_BATCH
+        batch = getattr(client, "batch_size", None) or DEFAULT_DETAIL_BATCH
         kwargs.setdefault("requests_per_minute", float(rate) if rate else None)
         kwargs.setdefault("detail_batch", int(batch))
         return cls(budget=budget, **kwargs)
@@ -78,9 +81,23 @@ class ReportProgress:
         return self.cases_listed // self.page_size + 1
 
     @property
-    def requests_spent(self) -> int:
-        """Requests this report has made: list pages plus Get Multiple batches."""
+    def requests_estimated(self) -> int:
+        """Requests the work needed without retries: list pages plus Get Multiple batches."""
         return self.pages + self.detail_requests
+
+    @property
+    def requests_spent(self) -> int:
+        """Requests made since the start, from the budget when it counts them, else estimated."""
+        granted = self._budget_stat("granted")
+        if granted is not None and self._granted0 is not None:
+            return int(granted - self._granted0)
+        return self.requests_estimated
+
+    def _budget_stat(self, name: str) -> float | None:
+        stats = getattr(self._budget, "stats", None)
+        if callable(stats):
+            stats = stats()
+        return None if stats is None else _stat(stats, name)
 
     def listed(self, count: int) -> None:
         """Record ``count`` more Case List items."""
@@ -105,13 +122,11 @@ class ReportProgress:
         return remaining * per_case * 60.0 / self.requests_per_minute
 
     def budget_wait_seconds(self) -> float | None:
-        """Seconds callers waited on the shared budget, if the budget reports it."""
-        stats = getattr(self._budget, "stats", None)
-        if callable(stats):
-            stats = stats()
-        if stats is None:
+        """Seconds spent waiting on the request budget since the start, if the budget reports it."""
+        waited = self._budget_stat("waited_seconds")
+        if waited is None or self._waited0 is None:
             return None
-        return _stat(stats, "waited_seconds", "wait_seconds", "total_wait", "waited")
+        return waited - self._waited0
 
     def line(self) -> str:
         """One human-readable progress line."""

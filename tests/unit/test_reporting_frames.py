@@ -207,12 +207,22 @@ def test_hook_is_accepted_through_get_conn() -> None:
     assert [c.case_ids for c in iter_case_frames(Hook())] == [[f"{1:024x}"]]
 
 
-def test_progress_counts_requests_and_estimates_time_left(caplog: pytest.LogCaptureFixture) -> None:
+class FakeBudget:
+    """A budget whose counters move like the real one's ``stats`` property."""
+
+    requests_per_minute = 60
+
+    def __init__(self, granted: int = 0) -> None:
+        self.stats = {"granted": granted, "waited_seconds": 10.0, "penalties": 0}
+
+
+def test_progress_estimates_requests_and_time_left_without_budget_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     now = [0.0]
     client = FakeClient([make_case(i) for i in range(1, 251)])
-    client.budget = type("Budget", (), {"requests_per_minute": 60, "stats": {"waited_seconds": 2.5}})()  # type: ignore[attr-defined]
+    client.requests_per_minute = 60  # type: ignore[attr-defined]
     progress = ReportProgress.for_client(client, expected_cases=500, interval=10, clock=lambda: now[0])
-    assert progress.requests_per_minute == 60
     with caplog.at_level(logging.INFO, logger="airflow_provider_nextsign.reporting.progress"):
         for chunk in iter_case_frames(client, chunk_size=100, progress=progress):
             now[0] += 11
@@ -221,8 +231,20 @@ def test_progress_counts_requests_and_estimates_time_left(caplog: pytest.LogCapt
     assert progress.pages == 3 and progress.requests_spent == 8
     # 250 cases still expected at 8/250 requests per case and 1 request per second.
     assert progress.seconds_left() == pytest.approx(8.0)
-    assert progress.summary()["budget_wait_seconds"] == 2.5
-    assert any("time left" in r.getMessage() for r in caplog.records)
+    assert "budget_wait_seconds" not in progress.summary()
+    assert any("time left ~" in r.getMessage() for r in caplog.records)
+
+
+def test_progress_prefers_the_budget_counters_since_start() -> None:
+    client = FakeClient([make_case(1)])
+    client.budget = FakeBudget(granted=1000)  # type: ignore[attr-defined]
+    client.batch_size = 10  # type: ignore[attr-defined]
+    progress = ReportProgress.for_client(client)
+    assert (progress.requests_per_minute, progress.detail_batch) == (60, 10)
+    client.budget.stats.update(granted=1007, waited_seconds=13.5)  # type: ignore[attr-defined]
+    assert progress.requests_spent == 7
+    assert progress.summary()["budget_wait_seconds"] == 3.5
+    assert progress.seconds_left() is None  # no expected total, no estimate
 
 
 def test_schema_markdown_lists_every_column() -> None:
