@@ -1,0 +1,454 @@
+"""The request budget: every NextSign request takes a token from it before it is sent.
+
+NextSign allows 100 requests per minute and a strict server counts the requests of the last 60 s.
+The budget is a GCRA (generic cell rate algorithm) with a burst of one: tokens are granted evenly,
+one every ``T = 60 / requests_per_minute * (1 + safety)`` seconds, so no rolling 60 s window can ever
+hold more than the budget, whatever the window's phase. The only state is the theoretical arrival
+time (TAT) of the next token, as wall-clock epoch seconds.
+
+Sharing: :func:`get_budget` returns one :class:`RequestBudget` per host, company and API key in a
+process (so every hook and thread shares it), and the TAT lives in a small JSON file under a file lock
+(``<shared_dir>/<key>.json``) so every process on the host shares it too. If that directory is not
+usable the budget falls back to in-process state and logs one warning.
+
+The API key never leaves this module: the budget is named by a SHA-256 of (host, company, key), and
+its ``repr`` shows only the first 8 hex digits of that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import filelock
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the directory of the shared budget files.
+SHARED_DIR_ENV = "NEXTSIGN_RATE_LIMIT_DIR"
+#: Fraction added to the emission interval, slack for network jitter between client and server.
+DEFAULT_SAFETY = 0.01
+#: A TAT further ahead than this is a corrupt file or a wall clock that jumped back: it is reset.
+MAX_HORIZON_SECONDS = 86_400.0
+#: How long one reservation waits for the file lock before using in-process state for that call.
+FILE_LOCK_TIMEOUT_SECONDS = 10.0
+
+
+class Clock(Protocol):
+    """Wall-clock time source of a budget (injectable: tests use a fake one where sleeping advances time)."""
+
+    def now(self) -> float:
+        """Seconds since the epoch (shared between processes, so it must be wall-clock time)."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Block the calling thread for ``seconds``."""
+        ...
+
+
+class SystemClock:
+    """The real clock: :func:`time.time` and :func:`time.sleep`."""
+
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        """Block for ``seconds``."""
+        time.sleep(seconds)
+
+
+def budget_key(host: str, company_id: str, api_key: str) -> str:
+    """SHA-256 hex digest naming the budget of (host, company, key); the key cannot be read back from it."""
+    material = json.dumps([host.strip().rstrip("/").lower(), company_id.strip(), api_key.strip()])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def default_shared_dir() -> Path:
+    """``$NEXTSIGN_RATE_LIMIT_DIR``, else ``<tempdir>/airflow-provider-nextsign-ratelimit``."""
+    configured = os.environ.get(SHARED_DIR_ENV, "").strip()
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / "airflow-provider-nextsign-ratelimit"
+
+
+class _State:
+    """The GCRA state: TAT of the next token and the end of the latest 429 pause (epoch seconds)."""
+
+    __slots__ = ("paused_until", "tat")
+
+    def __init__(self, tat: float = 0.0, paused_until: float = 0.0) -> None:
+        self.tat = tat
+        self.paused_until = paused_until
+
+
+class RequestBudget:
+    """Evenly spaced request tokens for one NextSign host, company and API key.
+
+    Use :func:`get_budget` rather than building one: it returns the budget every caller in the process
+    shares. ``acquire()`` / ``await acquire_async()`` before each request; ``penalize(retry_after)``
+    when a 429 still arrives.
+
+    :param key: SHA-256 hex digest naming the budget (see :func:`budget_key`), never the API key itself.
+    :param requests_per_minute: the budget; tokens are spaced ``60 / rpm * (1 + safety)`` seconds apart.
+    :param state_file: JSON file holding the shared state (under a file lock next to it);
+        ``None`` keeps the state in this process only.
+    :param clock: time source (default: the system clock).
+    :param safety: fraction added to the spacing as slack for network jitter (default 0.01).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        requests_per_minute: float,
+        *,
+        state_file: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        safety: float = DEFAULT_SAFETY,
+    ) -> None:
+        self.key = key
+        self._safety = _check_safety(safety)
+        self.requests_per_minute = _check_rpm(requests_per_minute)
+        self._clock: Clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._local = _State()
+        self._granted = 0
+        self._waited = 0.0
+        self._penalties = 0
+        self._state_file: Path | None = None
+        self._file_lock: filelock.BaseFileLock | None = None
+        self._busy_warned = False
+        if state_file is not None:
+            self._open_store(Path(state_file))
+        _LIVE_BUDGETS.add(self)
+
+    # -- public API ---------------------------------------------------------------------------------
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two tokens (the GCRA emission interval T)."""
+        return 60.0 / self.requests_per_minute * (1.0 + self._safety)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the state is shared with other processes through the state file."""
+        return self._state_file is not None
+
+    @property
+    def stats(self) -> dict[str, float | int]:
+        """Counters of this process: tokens ``granted``, ``waited_seconds`` in total, ``penalties`` (429s)."""
+        with self._lock:
+            return {"granted": self._granted, "waited_seconds": self._waited, "penalties": self._penalties}
+
+    def set_rate(self, requests_per_minute: float) -> None:
+        """Change the budget; tokens already granted keep their slots, later ones use the new spacing."""
+        self.requests_per_minute = _check_rpm(requests_per_minute)
+
+    def reserve(self) -> float:
+        """Take the next token now and return how long to wait before sending (0.0 = send now).
+
+        The slot is not re-checked against a later :meth:`penalize`; :meth:`acquire` does that.
+        """
+        return self._reserve()[0]
+
+    def acquire(self) -> float:
+        """Block until a token is granted; return the seconds waited."""
+        waited = 0.0
+        while True:
+            delay, slot = self._reserve()
+            if delay <= 0.0:
+                return waited
+            self._clock.sleep(delay)
+            waited += delay
+            if not self._paused_after(slot):
+                return waited
+
+    async def acquire_async(self) -> float:
+        """Like :meth:`acquire`, but waits with :func:`asyncio.sleep` and never blocks the event loop.
+
+        The locks and the state file are handled in a worker thread (:func:`asyncio.to_thread`).
+        """
+        waited = 0.0
+        while True:
+            delay, slot = await asyncio.to_thread(self._reserve)
+            if delay <= 0.0:
+                return waited
+            await asyncio.sleep(delay)
+            waited += delay
+            if not await asyncio.to_thread(self._paused_after, slot):
+                return waited
+
+    def penalize(self, seconds: float) -> None:
+        """A 429 arrived with ``Retry-After: seconds``: nobody sharing this budget sends before now + seconds.
+
+        Callers already waiting in :meth:`acquire` for a slot inside the pause take a new slot after it,
+        so the pause ends with evenly spaced requests, not a burst.
+        """
+        if not math.isfinite(seconds) or seconds < 0:
+            seconds = 0.0
+        seconds = min(seconds, MAX_HORIZON_SECONDS)
+
+        def pause(state: _State, now: float) -> None:
+            until = now + seconds
+            state.paused_until = max(state.paused_until, until)
+            state.tat = max(state.tat, until)
+
+        self._update(pause)
+        with self._lock:
+            self._penalties += 1
+        log.info("NextSign rate limit hit: budget %s paused for %.1f s", self._short_key, seconds)
+
+    def __repr__(self) -> str:
+        # The directory only: the file name is the full key hash, and repr shows 8 digits of it.
+        where = str(self._state_file.parent) if self._state_file is not None else "process"
+        return (
+            f"RequestBudget(key={self._short_key}…, requests_per_minute={self.requests_per_minute:g}, "
+            f"state={where})"
+        )
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    @property
+    def _short_key(self) -> str:
+        return self.key[:8]
+
+    def _reserve(self) -> tuple[float, float]:
+        """Take a token; return (delay, slot) where slot is the epoch time the token is granted for."""
+        interval = self.interval
+        result: list[float] = []
+
+        def take(state: _State, now: float) -> None:
+            slot = max(state.tat, now)
+            state.tat = slot + interval
+            result[:] = [slot - now, slot]
+
+        self._update(take)
+        delay, slot = result
+        with self._lock:
+            self._granted += 1
+            self._waited += delay
+        return delay, slot
+
+    def _paused_after(self, slot: float) -> bool:
+        """Whether a penalize() issued after the slot was reserved covers the slot (then take a new one)."""
+        paused_until = self._read().paused_until
+        return paused_until > slot
+
+    def _update(self, change: Callable[[_State, float], None]) -> None:
+        """Apply ``change`` to the state under the thread lock and, when shared, the file lock."""
+        with self._lock:
+            now = self._clock.now()
+            if self._state_file is not None and self._file_lock is not None:
+                try:
+                    with self._file_lock:
+                        state = self._load(self._state_file, now)
+                        _merge(state, self._local)
+                        change(state, now)
+                        self._save(self._state_file, state)
+                    self._local = state
+                    return
+                except filelock.Timeout:
+                    self._warn_busy()
+                except OSError as err:
+                    self._fall_back(err, self._state_file.parent)
+            _sanitize(self._local, now)
+            change(self._local, now)
+
+    def _read(self) -> _State:
+        with self._lock:
+            now = self._clock.now()
+            if self._state_file is not None and self._file_lock is not None:
+                try:
+                    with self._file_lock:
+                        state = self._load(self._state_file, now)
+                    _merge(state, self._local)
+                    return state
+                except filelock.Timeout:
+                    self._warn_busy()
+                except OSError as err:
+                    self._fall_back(err, self._state_file.parent)
+            return _State(self._local.tat, self._local.paused_until)
+
+    def _load(self, path: Path, now: float) -> _State:
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return _State()
+        if not raw.strip():  # created empty by the write probe
+            return _State()
+        try:
+            data = json.loads(raw)
+            state = _State(float(data["tat"]), float(data.get("paused_until", 0.0)))
+        except (ValueError, TypeError, KeyError):
+            # Written under the lock, so only a crash mid-write gets here; our own TAT is merged in.
+            log.warning("Request budget %s: unreadable state file, starting it afresh", self._short_key)
+            return _State()
+        if _sanitize(state, now):
+            log.warning(
+                "Request budget %s: state more than %.0f s ahead of the clock (clock moved back?), reset",
+                self._short_key,
+                MAX_HORIZON_SECONDS,
+            )
+        return state
+
+    @staticmethod
+    def _save(path: Path, state: _State) -> None:
+        # No fsync: losing the state in a host crash only loses spacing already in the past.
+        path.write_text(json.dumps({"tat": state.tat, "paused_until": state.paused_until}), encoding="utf-8")
+
+    def _open_store(self, state_file: Path) -> None:
+        try:
+            state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Probe write access now: a FileLock in a read-only directory would just time out.
+            with open(state_file, "a", encoding="utf-8"):
+                pass
+        except OSError as err:
+            self._fall_back(err, state_file.parent)
+            return
+        self._state_file = state_file
+        self._file_lock = filelock.FileLock(
+            str(state_file) + ".lock", timeout=FILE_LOCK_TIMEOUT_SECONDS, thread_local=False
+        )
+
+    def _fall_back(self, err: OSError, where: Path) -> None:
+        log.warning(
+            "Request budget %s: cannot use %s for state shared between processes (%s: %s); "
+            "this process keeps its own budget, so other processes on this host are not counted. "
+            "Set %s to a writable directory.",
+            self._short_key,
+            where,
+            type(err).__name__,
+            err.strerror or err,
+            SHARED_DIR_ENV,
+        )
+        self._state_file = None
+        self._file_lock = None
+
+    def _warn_busy(self) -> None:
+        if not self._busy_warned:
+            self._busy_warned = True
+            log.warning(
+                "Request budget %s: state file lock busy for %.0f s; used in-process state for this request",
+                self._short_key,
+                FILE_LOCK_TIMEOUT_SECONDS,
+            )
+
+    def _after_fork(self) -> None:
+        # A lock held by another thread at fork time would stay held forever in the child.
+        self._lock = threading.Lock()
+        if self._file_lock is not None and self._state_file is not None:
+            self._file_lock = filelock.FileLock(
+                str(self._state_file) + ".lock", timeout=FILE_LOCK_TIMEOUT_SECONDS, thread_local=False
+            )
+
+
+def _merge(state: _State, local: _State) -> None:
+    """Never grant earlier than this process already knows (covers a deleted or reset state file)."""
+    state.tat = max(state.tat, local.tat)
+    state.paused_until = max(state.paused_until, local.paused_until)
+
+
+def _sanitize(state: _State, now: float) -> bool:
+    """Reset a state implausibly far in the future; return whether it was reset."""
+    if state.tat - now > MAX_HORIZON_SECONDS or state.paused_until - now > MAX_HORIZON_SECONDS:
+        state.tat = state.paused_until = 0.0
+        return True
+    return False
+
+
+def _check_rpm(value: float) -> float:
+    try:
+        rpm = float(value)
+    except (TypeError, ValueError):
+        rpm = math.nan
+    if not math.isfinite(rpm) or rpm <= 0:
+        raise ValueError(
+            f"requests_per_minute must be a positive number of requests per minute (NextSign allows 100), "
+            f"got {value!r}"
+        )
+    return rpm
+
+
+def _check_safety(value: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value < 1):
+        raise ValueError(f"safety must be a fraction in [0, 1) such as 0.01, got {value!r}")
+    return float(value)
+
+
+_REGISTRY: dict[tuple[object, ...], RequestBudget] = {}
+_REGISTRY_LOCK = threading.Lock()
+_LIVE_BUDGETS: weakref.WeakSet[RequestBudget] = weakref.WeakSet()
+
+
+def get_budget(
+    host: str,
+    company_id: str,
+    api_key: str,
+    requests_per_minute: float,
+    *,
+    shared_dir: str | os.PathLike[str] | None = None,
+    cross_process: bool = True,
+    clock: Clock | None = None,
+    safety: float = DEFAULT_SAFETY,
+) -> RequestBudget:
+    """The budget of (host, company, API key) in this process, created on first use.
+
+    Every caller asking for the same host, company and key (and the same state location and clock)
+    gets the same object, whatever its thread. If callers pass different ``requests_per_minute``, the
+    most recent one wins: all callers normally read it from the same connection, so a different value
+    means the connection was edited and the new value is the intended one (a long-running triggerer
+    picks it up without a restart).
+
+    :param shared_dir: directory of the state files shared between processes
+        (default ``$NEXTSIGN_RATE_LIMIT_DIR``, else ``<tempdir>/airflow-provider-nextsign-ratelimit``).
+    :param cross_process: ``False`` keeps the state in this process only (processes on different hosts).
+    :param clock: time source (tests pass a fake one).
+    :param safety: fraction added to the token spacing as slack for network jitter.
+    """
+    rpm = _check_rpm(requests_per_minute)
+    key = budget_key(host, company_id, api_key)
+    state_file = (Path(shared_dir) if shared_dir is not None else default_shared_dir()) / f"{key}.json"
+    location = str(state_file) if cross_process else None
+    registry_key: tuple[object, ...] = (key, location, id(clock) if clock is not None else None, safety)
+    with _REGISTRY_LOCK:
+        budget = _REGISTRY.get(registry_key)
+        if budget is None or (clock is not None and budget._clock is not clock):
+            budget = RequestBudget(key, rpm, state_file=location, clock=clock, safety=safety)
+            _REGISTRY[registry_key] = budget
+        elif budget.requests_per_minute != rpm:
+            log.info(
+                "Request budget %s: requests_per_minute changed from %g to %g",
+                key[:8],
+                budget.requests_per_minute,
+                rpm,
+            )
+            budget.set_rate(rpm)
+        return budget
+
+
+def reset_budgets() -> None:
+    """Forget every budget of this process (tests); shared state files are left alone."""
+    with _REGISTRY_LOCK:
+        _REGISTRY.clear()
+
+
+def _reinit_after_fork() -> None:
+    global _REGISTRY_LOCK
+    _REGISTRY_LOCK = threading.Lock()
+    for budget in list(_LIVE_BUDGETS):
+        budget._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
