@@ -15,3 +15,5 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "example_dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# Each test session gets its own request-budget state, so runs never wait on each other's budgets.
+os.environ["NEXTSIGN_RATE_LIMIT_DIR"] = tempfile.mkdtemp(prefix="nextsign-ratelimit-")

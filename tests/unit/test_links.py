@@ -1,12 +1,6 @@
 """The "NextSign case" extra link reads the case URL its operator pushed to XCom."""
 
-# The import guard below must run before the package imports (temporary until issues 2/3 land).
 from __future__ import annotations
-
-import pytest
-
-# Runs once the hook and client of issue 2 are in the tree.
-pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
 
 from unittest import mock
 

@@ -1,24 +1,17 @@
 """NextSignCreateCaseOperator (documents inline vs uploaded, any storage) and NextSignDeleteCaseOperator."""
 
-# The import guard below must run before the package imports (temporary until issues 2/3 land).
-# ruff: noqa: I001
 from __future__ import annotations
-
-import pytest
-
-# Runs once the hook and client of issue 2 are in the tree.
-pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
 
 import base64
 import json
 
+import pytest
 
 from airflow_provider_nextsign.operators.cases import (
     INLINE_LIMIT_BYTES,
     NextSignCreateCaseOperator,
     NextSignDeleteCaseOperator,
 )
-
 
 HOST, FILES, COMPANY = "https://ns.test", "https://files.test", "c0mpany"
 V2 = f"{HOST}/api/v2/{COMPANY}"

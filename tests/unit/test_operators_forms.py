@@ -1,21 +1,14 @@
 """NextSignSubmitFormOperator: validation before any request, referenceId, create-once, XCom."""
 
-# The import guard below must run before the package imports (temporary until issues 2/3 land).
-# ruff: noqa: I001
 from __future__ import annotations
-
-import pytest
-
-# Runs once the hook and client of issue 2 are in the tree.
-pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
 
 import json
 
+import pytest
 import requests
+
 from airflow_provider_nextsign.exceptions import NextSignError
-
 from airflow_provider_nextsign.operators.forms import NextSignSubmitFormOperator
-
 
 HOST, FILES, COMPANY, FORM = "https://ns.test", "https://files.test", "c0mpany", "F1"
 V2 = f"{HOST}/api/v2/{COMPANY}"

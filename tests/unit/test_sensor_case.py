@@ -1,19 +1,13 @@
 """NextSignCaseSensor: case id inputs, batched poke, failure/skip, deferral and execute_complete."""
 
-# The import guard below must run before the package imports (temporary until issues 2/3 land).
-# ruff: noqa: I001
 from __future__ import annotations
-
-import pytest
-
-# Runs once the hook and client of issue 2 are in the tree.
-pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
 
 import json
 import re
 import time
 from datetime import timedelta
 
+import pytest
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowSensorTimeout,
@@ -21,11 +15,10 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
     TaskDeferred,
 )
-from airflow_provider_nextsign.exceptions import NextSignCaseFailedError
 
+from airflow_provider_nextsign.exceptions import NextSignCaseFailedError
 from airflow_provider_nextsign.sensors.case import NextSignCaseSensor, normalize_case_ids
 from airflow_provider_nextsign.triggers.case import NextSignCaseTrigger
-
 
 HOST, FILES, COMPANY = "https://ns.test", "https://files.test", "c0mpany"
 V2 = f"{HOST}/api/v2/{COMPANY}"

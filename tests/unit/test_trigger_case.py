@@ -1,12 +1,6 @@
 """NextSignCaseTrigger and its shared per-connection poller, with an in-memory async client."""
 
-# The import guard below must run before the package imports (temporary until issues 2/3 land).
 from __future__ import annotations
-
-import pytest
-
-# Runs once the hook and client of issue 2 are in the tree.
-pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
 
 import asyncio
 import importlib
@@ -14,8 +8,9 @@ import json
 import math
 import time
 
-from airflow_provider_nextsign.exceptions import NextSignRateLimitError, NextSignServerError
+import pytest
 
+from airflow_provider_nextsign.exceptions import NextSignRateLimitError, NextSignServerError
 from airflow_provider_nextsign.triggers import _poller
 from airflow_provider_nextsign.triggers import case as trigger_module
 from airflow_provider_nextsign.triggers.case import NextSignCaseTrigger

@@ -1,0 +1,1 @@
+"""Plain-Python client of the NextSign HTTP API (never imports Airflow)."""

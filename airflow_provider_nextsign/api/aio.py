@@ -1,0 +1,176 @@
+"""``AsyncNextSignClient``: the reads a trigger needs, over aiohttp, with the same rules as the sync client.
+
+The same response classifier, retry policy and request budget apply; waiting for the budget or a retry
+never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+import aiohttp
+import tenacity
+
+from airflow_provider_nextsign.api import payloads
+from airflow_provider_nextsign.api.classify import classify
+from airflow_provider_nextsign.api.client import DEFAULT_BATCH_SIZE, USER_AGENT
+from airflow_provider_nextsign.api.endpoints import (
+    DEFAULT_FILES_HOST,
+    DEFAULT_HOST,
+    Endpoints,
+    normalize_base,
+)
+from airflow_provider_nextsign.api.errors import (
+    NextSignConnectionError,
+    NextSignInputError,
+    NextSignNotFoundError,
+    NextSignRateLimitError,
+)
+from airflow_provider_nextsign.api.ratelimit import RequestBudget, get_budget
+from airflow_provider_nextsign.api.retry import RetryPolicy, async_retrying
+
+log = logging.getLogger(__name__)
+
+
+class AsyncNextSignClient:
+    """Async reads of the NextSign API for one company; use as ``async with AsyncNextSignClient(...) as c``.
+
+    Takes the same arguments as :class:`~airflow_provider_nextsign.api.client.NextSignClient` and shares
+    its request budget (same host, company and key).
+    """
+
+    def __init__(
+        self,
+        company_id: str,
+        api_key: str,
+        *,
+        host: str | None = DEFAULT_HOST,
+        files_host: str | None = DEFAULT_FILES_HOST,
+        requests_per_minute: float = 100,
+        timeout: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+        budget: RequestBudget | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if not isinstance(company_id, str) or not company_id.strip():
+            raise NextSignInputError("company_id is empty: give the NextSign company ID (Config -> API Keys)")
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise NextSignInputError("api_key is empty: give a NextSign API key (Config -> API Keys)")
+        self.company_id = company_id.strip()
+        self.endpoints = Endpoints(
+            normalize_base(host, DEFAULT_HOST),
+            normalize_base(files_host, DEFAULT_FILES_HOST),
+            self.company_id,
+        )
+        self.timeout = float(timeout)
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.batch_size = batch_size
+        self.budget = budget or get_budget(
+            self.endpoints.host, self.company_id, api_key.strip(), float(requests_per_minute)
+        )
+        self._api_key = api_key.strip()
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncNextSignClient(company_id={self.company_id!r}, host={self.endpoints.host!r})"
+
+    async def __aenter__(self) -> AsyncNextSignClient:
+        self._session = aiohttp.ClientSession(
+            headers={
+                "User-Agent": USER_AGENT.replace("python-requests", "aiohttp"),
+                "Accept": "application/json",
+            },
+            timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 10.0)),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get_case(self, case_id: str) -> dict[str, Any]:
+        """Case Get. :raises NextSignNotFoundError: unknown or deleted case."""
+        case_id = payloads.check_id(case_id, "case_id")
+        body = await self._call("case_get", self.endpoints.case(case_id))
+        return dict(body["case"])
+
+    async def get_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Case Get Multiple in batches; ids that do not exist (any more) are simply absent."""
+        ids = payloads.check_ids(case_ids, "case_ids")
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), self.batch_size):
+            batch = ids[start : start + self.batch_size]
+            try:
+                body = await self._call("cases_get_multiple", self.endpoints.cases(batch))
+            except NextSignNotFoundError:
+                continue
+            found.extend(dict(c) for c in body.get("cases") or [] if isinstance(c, Mapping))
+        return found
+
+    async def list_cases(
+        self, *, status: str | None = None, folder: str | None = None, page_size: int = 100
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Case List, every page, as an async iterator."""
+        params = payloads.check_list_filters(status, folder, page_size)
+        index = 0
+        while True:
+            body = await self._call(
+                "cases_list", self.endpoints.case_list(), params={**params, "index": index}
+            )
+            cases = [c for c in body.get("cases") or [] if isinstance(c, Mapping)]
+            for case in cases:
+                yield dict(case)
+            if len(cases) < page_size:
+                return
+            index += 1
+
+    async def _call(self, operation: str, url: str, params: Mapping[str, Any] | None = None) -> Any:
+        retrying = async_retrying(self.retry_policy, before_sleep=_log_retry)
+        return await retrying(self._send, operation, url, params)
+
+    async def _send(self, operation: str, url: str, params: Mapping[str, Any] | None) -> Any:
+        if self._session is None:
+            raise RuntimeError("use AsyncNextSignClient as 'async with AsyncNextSignClient(...) as client'")
+        await self.budget.acquire_async()
+        try:
+            async with self._session.get(
+                url, params=dict(params or {}), headers={"Authorization": f"Bearer {self._api_key}"}
+            ) as response:
+                text = await response.text()
+                status, retry_after = response.status, response.headers.get("Retry-After")
+        except aiohttp.ClientConnectorError as err:
+            raise NextSignConnectionError(
+                f"could not connect ({err})", request_sent=False, operation=operation
+            ) from None
+        except asyncio.TimeoutError:
+            raise NextSignConnectionError("no answer within the timeout", operation=operation) from None
+        except aiohttp.ClientError as err:
+            raise NextSignConnectionError(
+                f"the connection was dropped before an answer arrived ({type(err).__name__}: {err})",
+                operation=operation,
+            ) from None
+        try:
+            body: Any = json.loads(text)
+        except ValueError:
+            body = text
+        try:
+            return classify(operation, status, body, retry_after=retry_after)
+        except NextSignRateLimitError as err:
+            self.budget.penalize(err.retry_after if err.retry_after is not None else 1.0)
+            raise
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    outcome = state.outcome
+    err = outcome.exception() if outcome is not None else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("NextSign request failed (%s); retry %d in %.1fs", err, state.attempt_number, wait)

@@ -1,0 +1,184 @@
+"""The one place that decides whether a NextSign response is a success, and which error it is.
+
+NextSign's older v2 endpoints report many failures inside HTTP 200 answers (an ``errors`` list,
+``status: "error"``, a bare ``message`` where a payload was expected, Convert's ``status.code``), so
+the HTTP status alone is not enough: every response passes through :func:`classify`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_nextsign.api.errors import (
+    NextSignAuthError,
+    NextSignError,
+    NextSignNotFoundError,
+    NextSignRateLimitError,
+    NextSignServerError,
+    NextSignValidationError,
+    body_preview,
+)
+
+#: For each operation, the body keys whose presence marks a success ("list" = a bare JSON array).
+SUCCESS_KEYS: dict[str, tuple[str, ...]] = {
+    "forms_get": ("_id",),
+    "forms_tags": ("list",),
+    "forms_submit": ("contract", "data"),
+    "case_create": ("contract", "data"),
+    "cases_list": ("cases",),
+    "case_get": ("case",),
+    "cases_get_multiple": ("cases",),
+    "case_delete": ("return",),
+    "file_upload": ("url", "file", "location"),
+    "file_presigned_url": ("signedUrl",),
+    "document_convert": ("documents",),
+}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Read a ``Retry-After`` header given in seconds; HTTP dates and junk give ``None``."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(seconds, 0.0)
+
+
+def classify(
+    operation: str,
+    status_code: int,
+    body: Any,
+    *,
+    retry_after: str | None = None,
+) -> Any:
+    """Return ``body`` when it is a success for ``operation``; raise the matching ``NextSignError``.
+
+    :param operation: endpoint name, a key of :data:`SUCCESS_KEYS`.
+    :param status_code: the HTTP status.
+    :param body: the decoded JSON body, or the raw text when it was not JSON.
+    :param retry_after: the ``Retry-After`` header, if any.
+    """
+    if status_code == 429:
+        raise NextSignRateLimitError(
+            _message(body) or "Too many requests",
+            retry_after=parse_retry_after(retry_after),
+            status_code=status_code,
+            body=body,
+            operation=operation,
+        )
+    if not 200 <= status_code < 300:
+        raise _error_for_code(
+            status_code, _message(body) or f"HTTP {status_code}", status_code, body, operation
+        )
+    _raise_for_error_body(operation, status_code, body)
+    expected = SUCCESS_KEYS.get(operation, ())
+    if "list" in expected:
+        if isinstance(body, list):
+            return body
+    elif isinstance(body, Mapping) and (not expected or any(key in body for key in expected)):
+        if operation == "document_convert" and not body.get("documents"):
+            raise NextSignError(
+                "Convert returned no documents", status_code=status_code, body=body, operation=operation
+            )
+        return body
+    message = _message(body)
+    if message:
+        raise _error_for_message(message, status_code, body, operation)
+    raise NextSignServerError(
+        f"unexpected response body: {body_preview(body)}",
+        status_code=status_code,
+        body=body,
+        operation=operation,
+    )
+
+
+def _raise_for_error_body(operation: str, status_code: int, body: Any) -> None:
+    if not isinstance(body, Mapping):
+        return
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        first = errors[0] if isinstance(errors[0], Mapping) else {"message": str(errors[0])}
+        text = first.get("description") or first.get("message") or "error"
+        raise _error_for_code(_int(first.get("code")), str(text), status_code, body, operation)
+    if body.get("status") == "error":
+        raise _error_for_message(
+            _message(body) or "error", status_code, body, operation, default=NextSignValidationError
+        )
+    status = body.get("status")
+    if isinstance(status, Mapping):  # Convert: {"status": {"code": 200, "message": "OK"}}
+        code = _int(status.get("code"))
+        if code is not None and not 200 <= code < 300:
+            text = body.get("message") or status.get("message") or f"code {code}"
+            raise _error_for_code(code, str(text), status_code, body, operation)
+    error = body.get("error")  # v3 style: {"error": "missing-url"}
+    if isinstance(error, str) and error:
+        raise _error_for_message(error, status_code, body, operation, default=NextSignValidationError)
+    code = _int(body.get("code"))  # flat {"code": 400, "message": "Bad Request", ...}
+    if code is not None and code >= 400 and not any(k in body for k in SUCCESS_KEYS.get(operation, ())):
+        text = body.get("description") or body.get("message") or f"code {code}"
+        raise _error_for_code(code, str(text), status_code, body, operation)
+
+
+def _error_for_code(
+    code: int | None, message: str, status_code: int, body: Any, operation: str
+) -> NextSignError:
+    kwargs: dict[str, Any] = {"status_code": status_code, "body": body, "operation": operation}
+    if code in (401, 403):
+        return NextSignAuthError(message, **kwargs)
+    if code == 404 or "not found" in message.lower():
+        return NextSignNotFoundError(message, **kwargs)
+    if code == 429:
+        return NextSignRateLimitError(message, **kwargs)
+    if code is not None and code >= 500:
+        return NextSignServerError(message, **kwargs)
+    if code is not None and code >= 400:
+        return NextSignValidationError(message, **kwargs)
+    return _error_for_message(message, status_code, body, operation)
+
+
+def _error_for_message(
+    message: str,
+    status_code: int,
+    body: Any,
+    operation: str,
+    *,
+    default: type[NextSignError] = NextSignError,
+) -> NextSignError:
+    lowered = message.lower()
+    kwargs: dict[str, Any] = {"status_code": status_code, "body": body, "operation": operation}
+    if "not found" in lowered:
+        return NextSignNotFoundError(message, **kwargs)
+    if "unauthorized" in lowered or "api key" in lowered or "bearer" in lowered:
+        return NextSignAuthError(message, **kwargs)
+    if "internal server error" in lowered:
+        return NextSignServerError(message, **kwargs)
+    if "too many requests" in lowered or "rate limit" in lowered:
+        return NextSignRateLimitError(message, **kwargs)
+    return default(message, **kwargs)
+
+
+def _message(body: Any) -> str | None:
+    if isinstance(body, Mapping):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
+            text = errors[0].get("description") or errors[0].get("message")
+            if isinstance(text, str) and text:
+                return text
+        for key in ("message", "description", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return None
+    if isinstance(body, str) and body.strip():
+        return body_preview(body.strip())
+    return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,457 @@
+"""``NextSignClient``: one method per NextSign endpoint, over one reused ``requests`` session.
+
+Every API request takes a token from the shared request budget before it is sent, passes its answer
+through the one response classifier, and is retried by the one retry policy. Creates (case create,
+form submit) are never re-sent once they may have reached NextSign.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import requests
+import tenacity
+import urllib3
+
+from airflow_provider_nextsign import __version__
+from airflow_provider_nextsign.api import payloads
+from airflow_provider_nextsign.api.classify import classify
+from airflow_provider_nextsign.api.endpoints import (
+    DEFAULT_FILES_HOST,
+    DEFAULT_HOST,
+    Endpoints,
+    normalize_base,
+)
+from airflow_provider_nextsign.api.errors import (
+    NextSignAmbiguousWriteError,
+    NextSignAuthError,
+    NextSignConnectionError,
+    NextSignError,
+    NextSignInputError,
+    NextSignNotFoundError,
+    NextSignRateLimitError,
+    NextSignServerError,
+)
+from airflow_provider_nextsign.api.ratelimit import RequestBudget, get_budget
+from airflow_provider_nextsign.api.retry import RetryPolicy, is_safe_to_resend_write, retrying
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"airflow-provider-nextsign/{__version__} python-requests/{requests.__version__}"
+#: Case ids per Get Multiple request (NextSign documents no maximum; this keeps URLs short).
+DEFAULT_BATCH_SIZE = 50
+#: Document Convert may take long (NextSign's own client allows 90 s).
+CONVERT_TIMEOUT = 90.0
+
+
+class NextSignClient:
+    """A client of the NextSign REST API for one company.
+
+    :param company_id: the ``{company}`` path segment (Config -> API Keys in the dashboard).
+    :param api_key: the API key, sent as a Bearer token.
+    :param host: base URL of the v2 API.
+    :param files_host: base URL of the v3 file API.
+    :param requests_per_minute: the request budget shared by every client of this company and key.
+    :param timeout: seconds to wait for each answer.
+    :param retry_policy: how reads (and provably unsent creates) are retried.
+    :param budget: a ready :class:`RequestBudget` (default: the shared one for host, company and key).
+    :param session: a ``requests.Session`` to use (default: a new one).
+    :param batch_size: case ids per Get Multiple request.
+    """
+
+    def __init__(
+        self,
+        company_id: str,
+        api_key: str,
+        *,
+        host: str | None = DEFAULT_HOST,
+        files_host: str | None = DEFAULT_FILES_HOST,
+        requests_per_minute: float = 100,
+        timeout: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+        budget: RequestBudget | None = None,
+        session: requests.Session | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        if not isinstance(company_id, str) or not company_id.strip():
+            raise NextSignInputError("company_id is empty: give the NextSign company ID (Config -> API Keys)")
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise NextSignInputError("api_key is empty: give a NextSign API key (Config -> API Keys)")
+        if requests_per_minute <= 0:
+            raise NextSignInputError(f"requests_per_minute must be positive, got {requests_per_minute!r}")
+        if timeout <= 0:
+            raise NextSignInputError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.company_id = company_id.strip()
+        self.endpoints = Endpoints(
+            normalize_base(host, DEFAULT_HOST),
+            normalize_base(files_host, DEFAULT_FILES_HOST),
+            self.company_id,
+        )
+        self.timeout = float(timeout)
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.batch_size = batch_size
+        self.budget = budget or get_budget(
+            self.endpoints.host, self.company_id, api_key.strip(), float(requests_per_minute)
+        )
+        self._sleep = sleep
+        self._api_key = api_key.strip()
+        self.session = session or requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+
+    def __repr__(self) -> str:
+        return f"NextSignClient(company_id={self.company_id!r}, host={self.endpoints.host!r})"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.session.close()
+
+    def __enter__(self) -> NextSignClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Forms
+
+    def get_form(self, form_id: str) -> dict[str, Any]:
+        """Forms Get: the form with its settings, tags, recipients and documents."""
+        form_id = payloads.check_id(form_id, "form_id")
+        return dict(self._call("forms_get", "GET", self.endpoints.form(form_id)))
+
+    def get_form_tags(self, form_id: str) -> list[dict[str, Any]]:
+        """Forms Tags: the tags a submit of this form expects (``name``, ``tag``, ``value``, ``type``)."""
+        form_id = payloads.check_id(form_id, "form_id")
+        return list(self._call("forms_tags", "GET", self.endpoints.form_tags(form_id)))
+
+    def submit_form(self, form_id: str, *, tags: Any, recipients: Any, **fields: Any) -> dict[str, Any]:
+        """Forms Submit: fill the form and create a case; returns the created case.
+
+        :param tags: ``{tag: value}`` or the API's ``[{"tag", "value", "type"}]``.
+        :param recipients: recipient objects (``name``, ``email``, ``signing``, ``group``, ...).
+        :param fields: other body fields: ``title``, ``referenceId``, ``folder``, ``settings``, ...
+        :raises NextSignAmbiguousWriteError: the request may have created a case but its answer was lost.
+        """
+        form_id = payloads.check_id(form_id, "form_id")
+        body = {key: value for key, value in fields.items() if value is not None}
+        body["tags"] = payloads.tag_list(tags)
+        body["recipients"] = payloads.check_recipients(recipients)
+        if "signingSchemas" in body:
+            body["signingSchemas"] = payloads.check_signing_schemas(body["signingSchemas"])
+        answer = self._call(
+            "forms_submit", "POST", self.endpoints.form_submit(form_id), json=body, write=True
+        )
+        return payloads.created_case(answer)
+
+    # Cases
+
+    def list_cases(
+        self, *, status: str | None = None, folder: str | None = None, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Case List: every case, page by page (``limit``/``index``) until a short page.
+
+        :param status: ``signed``, ``denied`` or ``pending``.
+        :param folder: only cases in this folder.
+        :param page_size: cases per request (NextSign's ``limit``).
+        """
+        params = payloads.check_list_filters(status, folder, page_size)
+        return self._pages(params)
+
+    def _pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        index = 0
+        previous: list[Any] | None = None
+        while True:
+            body = self._call(
+                "cases_list", "GET", self.endpoints.case_list(), params={**params, "index": index}
+            )
+            cases = [c for c in body.get("cases") or [] if isinstance(c, Mapping)]
+            ids = [c.get("_id") for c in cases]
+            if cases and ids == previous:
+                log.warning("NextSign returned page %d twice; stopping the case list there", index)
+                return
+            yield from (dict(c) for c in cases)
+            if len(cases) < params["limit"]:
+                return
+            previous = ids
+            index += 1
+
+    def get_case(self, case_id: str) -> dict[str, Any]:
+        """Case Get: one case with its recipients, documents and signed documents.
+
+        :raises NextSignNotFoundError: the case does not exist or was deleted.
+        """
+        case_id = payloads.check_id(case_id, "case_id")
+        return dict(self._call("case_get", "GET", self.endpoints.case(case_id))["case"])
+
+    def get_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Case Get Multiple, in batches: the cases found (unknown or deleted ids are simply absent)."""
+        ids = payloads.check_ids(case_ids, "case_ids")
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), self.batch_size):
+            batch = ids[start : start + self.batch_size]
+            try:
+                body = self._call("cases_get_multiple", "GET", self.endpoints.cases(batch))
+            except NextSignNotFoundError:
+                continue  # 404 "Cases not found": none of this batch exists
+            found.extend(dict(c) for c in body.get("cases") or [] if isinstance(c, Mapping))
+        return found
+
+    def create_case(
+        self, *, title: str, recipients: Any, documents: Any, settings: Any, **fields: Any
+    ) -> dict[str, Any]:
+        """Case Create: returns the created case.
+
+        :param documents: ``[{"name", "file", ...}]``, ``file`` a stored-file URL or base64 content.
+        :param settings: case settings (``{}`` for NextSign's defaults).
+        :param fields: other body fields: ``referenceId``, ``folder``, ``signingSchemas``, ``autoSend``, ...
+        :raises NextSignAmbiguousWriteError: the request may have created a case but its answer was lost.
+        """
+        body = {key: value for key, value in fields.items() if value is not None}
+        body.update(
+            title=payloads.check_title(title),
+            recipients=payloads.check_recipients(recipients),
+            documents=payloads.check_documents(documents),
+            settings=payloads.check_settings(settings),
+        )
+        if "signingSchemas" in body:
+            body["signingSchemas"] = payloads.check_signing_schemas(body["signingSchemas"])
+        answer = self._call("case_create", "POST", self.endpoints.case_create(), json=body, write=True)
+        return payloads.created_case(answer)
+
+    def delete_case(self, case_id: str) -> dict[str, Any]:
+        """Case Delete (a GET on NextSign): returns ``{"status": "removed", "return": {...}}``.
+
+        :raises NextSignNotFoundError: the case does not exist (or was deleted already).
+        """
+        case_id = payloads.check_id(case_id, "case_id")
+        return dict(self._call("case_delete", "GET", self.endpoints.case_delete(case_id)))
+
+    def find_case_by_reference(
+        self, reference_id: str, *, folder: str | None = None
+    ) -> dict[str, Any] | None:
+        """The earliest case whose ``referenceId`` is ``reference_id``, as Case List shows it, or ``None``.
+
+        Pages through Case List; list items without a ``referenceId`` field are checked through Get
+        Multiple. This costs a request per page, so it is meant for retries, not for every create.
+        """
+        if not isinstance(reference_id, str) or not reference_id:
+            raise NextSignInputError("reference_id must be a non-empty string")
+        unknown: list[str] = []
+        for item in self.list_cases(folder=folder):
+            if "referenceId" not in item:
+                unknown.append(str(item.get("_id")))
+            elif item.get("referenceId") == reference_id:
+                return item
+        for case in self.get_cases(unknown) if unknown else []:
+            if case.get("referenceId") == reference_id:
+                return case
+        return None
+
+    # Documents
+
+    def upload_document(self, content: bytes, *, name: str, mime_type: str | None = None) -> str:
+        """Document Upload (v3): store a PDF or DOCX, return its stored-file URL for ``documents[].file``."""
+        if not isinstance(content, (bytes, bytearray)) or not content:
+            raise NextSignInputError(f"content of {name!r} must be non-empty bytes")
+        if not isinstance(name, str) or not name:
+            raise NextSignInputError("name must be the file name to store, e.g. 'contract.pdf'")
+        mime = payloads.sniff_mime(bytes(content), name, mime_type)
+        answer = self._call(
+            "file_upload",
+            "POST",
+            self.endpoints.file_upload(),
+            files={"file": (name, bytes(content), mime)},
+            data={"name": name, "type": mime},
+        )
+        return payloads.stored_url(answer)
+
+    def get_presigned_url(self, file_url: str) -> str:
+        """Document Retrieve (v3): a time-limited download URL for a stored file (e.g. a signed PDF)."""
+        if not isinstance(file_url, str) or "://" not in file_url:
+            raise NextSignInputError(f"file_url must be a stored-file URL from NextSign, got {file_url!r}")
+        answer = self._call(
+            "file_presigned_url", "POST", self.endpoints.file_presigned_url(), json={"url": file_url}
+        )
+        return str(answer["signedUrl"])
+
+    def convert_documents(self, documents: Any, *, tags: Any = None) -> list[dict[str, Any]]:
+        """Document Convert: replace tags in DOCX files and convert them to PDF.
+
+        :param documents: ``[{"file": <stored-file URL>, "name": ...}]``.
+        :param tags: ``{tag: value}`` or the API's tag list.
+        :returns: ``[{"file": <URL of the PDF>, "name": "<name>.pdf"}]``.
+        """
+        body: dict[str, Any] = {"documents": payloads.check_documents(documents)}
+        if tags:
+            body["tags"] = payloads.tag_list(tags)
+        answer = self._call(
+            "document_convert",
+            "POST",
+            self.endpoints.document_convert(),
+            json=body,
+            timeout=max(self.timeout, CONVERT_TIMEOUT),
+        )
+        return [dict(d) for d in answer["documents"]]
+
+    def stream_file(self, url: str, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Download a pre-signed URL in chunks (constant memory). No API key is sent and no budget spent."""
+        if not isinstance(url, str) or "://" not in url:
+            raise NextSignInputError(f"url must be a pre-signed download URL, got {url!r}")
+        response = self._retrying(False)(self._open_download, url)
+        return self._chunks(response, chunk_size)
+
+    def _open_download(self, url: str) -> requests.Response:
+        try:
+            response = self.session.get(url, stream=True, timeout=(min(self.timeout, 10.0), self.timeout))
+        except requests.RequestException as err:
+            raise _connection_error(err, "file_download") from None
+        if response.status_code >= 400:
+            response.close()
+            kind = (
+                NextSignAuthError
+                if response.status_code in (401, 403)
+                else (NextSignServerError if response.status_code >= 500 else NextSignError)
+            )
+            raise kind(
+                "download refused (the pre-signed URL may have expired; ask for a new one)"
+                if response.status_code in (401, 403)
+                else f"download failed with HTTP {response.status_code}",
+                status_code=response.status_code,
+                operation="file_download",
+            )
+        return response
+
+    @staticmethod
+    def _chunks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+        with response:
+            yield from response.iter_content(chunk_size=chunk_size)
+
+    # Plumbing
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        files: Any = None,
+        data: Any = None,
+        write: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        try:
+            return self._retrying(write)(
+                self._send,
+                operation,
+                method,
+                url,
+                params=params,
+                json=json,
+                files=files,
+                data=data,
+                timeout=timeout,
+            )
+        except (NextSignServerError, NextSignConnectionError) as err:
+            if write and not is_safe_to_resend_write(err):
+                raise NextSignAmbiguousWriteError(
+                    f"{err.message}; the request may have been applied, so it was not sent again. "
+                    "Look the case up by its referenceId before creating it again.",
+                    status_code=err.status_code,
+                    body=err.body,
+                    operation=operation,
+                ) from err
+            raise
+
+    def _retrying(self, write: bool) -> tenacity.Retrying:
+        return retrying(self.retry_policy, write=write, sleep=self._sleep, before_sleep=_log_retry)
+
+    def _send(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        files: Any,
+        data: Any,
+        timeout: float | None,
+    ) -> Any:
+        self.budget.acquire()
+        read_timeout = timeout or self.timeout
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                files=files,
+                data=data,
+                headers={"Authorization": f"Bearer {self._api_key}"},
+                timeout=(min(read_timeout, 10.0), read_timeout),
+            )
+        except requests.RequestException as err:
+            raise _connection_error(err, operation) from None
+        log.debug(
+            "NextSign %s %s -> %s in %.2fs",
+            operation,
+            method,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        try:
+            return classify(
+                operation, response.status_code, body, retry_after=response.headers.get("Retry-After")
+            )
+        except NextSignRateLimitError as err:
+            self.budget.penalize(err.retry_after if err.retry_after is not None else 1.0)
+            raise
+
+
+def _connection_error(err: requests.RequestException, operation: str) -> NextSignConnectionError:
+    """Map a ``requests`` failure, telling apart "never connected" (safe to resend) from "sent, no answer"."""
+    never_connected = isinstance(err, requests.ConnectTimeout) or _caused_by_new_connection(err)
+    if isinstance(err, requests.Timeout) and not never_connected:
+        message = "no answer within the timeout"
+    elif never_connected:
+        message = "could not connect"
+    else:
+        message = "the connection was dropped before an answer arrived"
+    # The exception text names host and path only; the key travels in a header it never prints.
+    return NextSignConnectionError(
+        f"{message} ({type(err).__name__}: {err})", request_sent=not never_connected, operation=operation
+    )
+
+
+def _caused_by_new_connection(err: BaseException) -> bool:
+    seen: set[int] = set()
+    stack: list[Any] = [err]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            return True
+        if isinstance(current, BaseException):
+            stack.extend(
+                [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+            )
+    return False
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    outcome = state.outcome
+    err = outcome.exception() if outcome is not None else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("NextSign request failed (%s); retry %d in %.1fs", err, state.attempt_number, wait)

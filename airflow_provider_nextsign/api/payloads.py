@@ -1,0 +1,230 @@
+"""Checks and shapes request input before anything is sent, shared by the sync and async clients.
+
+Every check raises :class:`NextSignInputError` naming the field and the fix, so bad input never costs
+a request from the budget.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow_provider_nextsign.api.errors import NextSignError, NextSignInputError
+
+CASE_LIST_STATUSES = ("signed", "denied", "pending")
+SIGNING_SCHEMAS = (
+    "urn:grn:authn:dk:mitid:substantial",
+    "urn:grn:authn:dk:mitid:low",
+    "urn:grn:authn:dk:mitid:business",
+    "urn:grn:authn:se:bankid",
+    "draw-cpr",
+    "draw",
+    "sms-email",
+)
+PDF_MIME = "application/pdf"
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+UPLOAD_MIME_TYPES = (PDF_MIME, DOCX_MIME)
+
+_BAD_ID = re.compile(r"[/,?#\s]")
+
+
+def check_id(value: Any, field: str) -> str:
+    """Return ``value`` as an id usable in a URL path, or raise naming ``field``."""
+    if not isinstance(value, str) or not value.strip():
+        raise NextSignInputError(f"{field} must be a non-empty string, got {value!r}")
+    value = value.strip()
+    if _BAD_ID.search(value):
+        raise NextSignInputError(
+            f"{field} {value!r} contains '/', ',', '?', '#' or whitespace; pass the bare NextSign id (_id)"
+        )
+    return value
+
+
+def check_ids(values: Any, field: str) -> list[str]:
+    """Return the distinct ids of ``values`` in order (a single string counts as one id)."""
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, Iterable):
+        raise NextSignInputError(f"{field} must be a list of case ids, got {type(values).__name__}")
+    seen: dict[str, None] = {}
+    for index, value in enumerate(values):
+        seen.setdefault(check_id(value, f"{field}[{index}]"), None)
+    return list(seen)
+
+
+def tag_list(tags: Any, field: str = "tags") -> list[dict[str, Any]]:
+    """Turn tags given as ``{tag: value}`` or as the API's ``[{"tag", "value", "type"}]`` into the list form.
+
+    Dict values get their ``type`` from Python: numbers are ``number``, dates ``date`` (ISO format),
+    everything else ``text``.
+    """
+    if tags is None:
+        return []
+    if isinstance(tags, Mapping):
+        return [_tag_item(str(name), value) for name, value in tags.items()]
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+        raise NextSignInputError(
+            f"{field} must be a dict {{tag: value}} or a list of {{'tag', 'value'}} objects, "
+            f"got {type(tags).__name__}"
+        )
+    items = []
+    for index, item in enumerate(tags):
+        if not isinstance(item, Mapping) or "tag" not in item or "value" not in item:
+            raise NextSignInputError(
+                f"{field}[{index}] must be an object with 'tag' and 'value' (and optionally 'type'), "
+                f"got {item!r}"
+            )
+        entry = dict(item)
+        entry.setdefault("type", _tag_item(str(item["tag"]), item["value"])["type"])
+        if isinstance(entry["value"], (dt.date, dt.datetime)):
+            entry["value"] = entry["value"].isoformat()
+        items.append(entry)
+    return items
+
+
+def _tag_item(name: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, bool) or value is None:
+        return {"tag": name, "value": "" if value is None else str(value).lower(), "type": "text"}
+    if isinstance(value, (int, float)):
+        return {"tag": name, "value": value, "type": "number"}
+    if isinstance(value, (dt.date, dt.datetime)):
+        return {"tag": name, "value": value.isoformat(), "type": "date"}
+    return {"tag": name, "value": str(value), "type": "text"}
+
+
+def check_recipients(recipients: Any, field: str = "recipients") -> list[dict[str, Any]]:
+    """Check the recipient objects shared by Forms Submit and Case Create."""
+    if isinstance(recipients, Mapping):
+        recipients = [recipients]
+    if not isinstance(recipients, (list, tuple)) or not recipients:
+        raise NextSignInputError(
+            f"{field} must be a non-empty list of recipient objects like "
+            "{'name': 'Jane Doe', 'email': 'jane@example.com', 'signing': True}"
+        )
+    checked = []
+    for index, recipient in enumerate(recipients):
+        where = f"{field}[{index}]"
+        if not isinstance(recipient, Mapping):
+            raise NextSignInputError(
+                f"{where} must be an object with at least 'name' and 'email', got {recipient!r}"
+            )
+        if not recipient.get("name"):
+            raise NextSignInputError(f"{where}.name is missing; give the recipient's full name")
+        delivery = recipient.get("type", "email")
+        if delivery == "email" or "email" in recipient:
+            email = recipient.get("email")
+            if not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+                raise NextSignInputError(f"{where}.email {email!r} is not an email address")
+        if recipient.get("needsCpr") and not recipient.get("cpr"):
+            raise NextSignInputError(
+                f"{where}.cpr is required when needsCpr is true; add the recipient's CPR"
+            )
+        schema = recipient.get("signingSchema")
+        if schema is not None and schema not in SIGNING_SCHEMAS:
+            raise NextSignInputError(
+                f"{where}.signingSchema {schema!r} is not valid; use one of {list(SIGNING_SCHEMAS)}"
+            )
+        checked.append(dict(recipient))
+    return checked
+
+
+def check_signing_schemas(schemas: Any, field: str = "signingSchemas") -> list[str] | None:
+    """Check a case-level ``signingSchemas`` list (``None`` leaves it out)."""
+    if schemas is None:
+        return None
+    if isinstance(schemas, str) or not isinstance(schemas, Iterable):
+        raise NextSignInputError(f"{field} must be a list of signing schemas, e.g. ['draw', 'sms-email']")
+    values = list(schemas)
+    bad = [s for s in values if s not in SIGNING_SCHEMAS]
+    if bad:
+        raise NextSignInputError(f"{field} has invalid values {bad}; use any of {list(SIGNING_SCHEMAS)}")
+    return values
+
+
+def check_documents(documents: Any, field: str = "documents") -> list[dict[str, Any]]:
+    """Check Case Create / Convert document objects: each needs a ``file`` (URL or base64) and a ``name``."""
+    if isinstance(documents, Mapping):
+        documents = [documents]
+    if not isinstance(documents, (list, tuple)) or not documents:
+        raise NextSignInputError(f"{field} must be a non-empty list of {{'name', 'file'}} objects")
+    checked = []
+    for index, doc in enumerate(documents):
+        if not isinstance(doc, Mapping) or not doc.get("file") or not doc.get("name"):
+            raise NextSignInputError(
+                f"{field}[{index}] needs 'name' and 'file' (a stored-file URL or base64 content), got "
+                f"{sorted(doc) if isinstance(doc, Mapping) else type(doc).__name__}"
+            )
+        checked.append(dict(doc))
+    return checked
+
+
+def check_title(title: Any) -> str:
+    """Check a case title."""
+    if not isinstance(title, str) or not title.strip():
+        raise NextSignInputError("title must be a non-empty string naming the case")
+    return title
+
+
+def check_settings(settings: Any) -> dict[str, Any]:
+    """Check the Case Create ``settings`` object (required by NextSign; ``{}`` is allowed)."""
+    if not isinstance(settings, Mapping):
+        raise NextSignInputError(
+            "settings must be an object, e.g. {'availability': {'unlimited': False, 'days': 10}}; "
+            "pass {} for NextSign's defaults"
+        )
+    return dict(settings)
+
+
+def check_list_filters(status: str | None, folder: str | None, page_size: Any) -> dict[str, Any]:
+    """Return the Case List query parameters other than ``index``."""
+    params: dict[str, Any] = {}
+    if status is not None:
+        if status not in CASE_LIST_STATUSES:
+            raise NextSignInputError(
+                f"status {status!r} is not a Case List filter; use one of {list(CASE_LIST_STATUSES)}"
+            )
+        params["status"] = status
+    if folder is not None:
+        if not isinstance(folder, str) or not folder:
+            raise NextSignInputError(f"folder must be a non-empty folder name, got {folder!r}")
+        params["folder"] = folder
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise NextSignInputError(
+            f"page_size must be a positive integer (NextSign's default is 100), got {page_size!r}"
+        )
+    params["limit"] = page_size
+    return params
+
+
+def sniff_mime(content: bytes, name: str, mime_type: str | None) -> str:
+    """Return the MIME type of an upload (PDF or DOCX only), from ``mime_type``, the bytes or the name."""
+    if mime_type is not None:
+        if mime_type not in UPLOAD_MIME_TYPES:
+            raise NextSignInputError(
+                f"mime_type {mime_type!r} cannot be uploaded; NextSign accepts {list(UPLOAD_MIME_TYPES)}"
+            )
+        return mime_type
+    if content.startswith(b"%PDF-") or name.lower().endswith(".pdf"):
+        return PDF_MIME
+    if content.startswith(b"PK") or name.lower().endswith(".docx"):
+        return DOCX_MIME
+    raise NextSignInputError(
+        f"{name!r} is neither a PDF nor a DOCX; NextSign accepts only those (or pass mime_type)"
+    )
+
+
+def created_case(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the case from a create/submit answer (``contract``, falling back to ``data``)."""
+    case = body.get("contract") or body.get("data") or {}
+    return dict(case) if isinstance(case, Mapping) else {}
+
+
+def stored_url(body: Mapping[str, Any]) -> str:
+    """Return the stored-file URL from an upload answer (``url``, ``file`` or ``location``)."""
+    for key in ("url", "file", "location"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value
+    raise NextSignError(f"upload answer carries no URL: {sorted(body)}", body=body, operation="file_upload")

@@ -1,0 +1,123 @@
+"""The retry policy of every NextSign call (tenacity).
+
+Reads retry on 429, 5xx, timeouts and dropped connections: after ``Retry-After`` when the server sent
+one, else after jittered exponential backoff (1, 2, 4, 8, 16 s, as NextSign recommends). Creates are
+never retried once they may have reached the server: NextSign has no idempotency keys, so an unknown
+outcome becomes :class:`NextSignAmbiguousWriteError` and the caller decides (by ``referenceId``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import tenacity
+
+from airflow_provider_nextsign.api.errors import (
+    NextSignConnectionError,
+    NextSignRateLimitError,
+    NextSignServerError,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry.
+
+    :param max_attempts: attempts in total, the first included (6 = the documented 5 retries).
+    :param backoff_initial: first backoff in seconds, doubled on each retry.
+    :param backoff_max: cap of one backoff.
+    :param jitter: up to this many random seconds added to each backoff.
+    :param max_retry_after: cap of a server's ``Retry-After`` hint.
+    """
+
+    max_attempts: int = 6
+    backoff_initial: float = 1.0
+    backoff_max: float = 16.0
+    jitter: float = 1.0
+    max_retry_after: float = 300.0
+
+    def wait(self) -> tenacity.wait.wait_base:
+        """The tenacity wait strategy: ``Retry-After`` when known, else exponential with jitter."""
+        backoff = tenacity.wait_exponential_jitter(
+            initial=self.backoff_initial, max=self.backoff_max, jitter=self.jitter
+        )
+        cap = self.max_retry_after
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            outcome = state.outcome
+            err = outcome.exception() if outcome is not None else None
+            if isinstance(err, NextSignRateLimitError) and err.retry_after is not None:
+                return min(err.retry_after, cap)
+            return float(backoff(state))
+
+        return _WaitFunc(wait)
+
+
+class _WaitFunc(tenacity.wait.wait_base):
+    def __init__(self, func: Callable[[tenacity.RetryCallState], float]) -> None:
+        self._func = func
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        return self._func(retry_state)
+
+
+#: Errors after which a read may simply be sent again.
+TRANSIENT_ERRORS = (NextSignRateLimitError, NextSignServerError, NextSignConnectionError)
+
+
+def is_safe_to_resend_write(err: BaseException) -> bool:
+    """True when a create surely did not reach NextSign: a 429, or a connection that never opened."""
+    if isinstance(err, NextSignRateLimitError):
+        return True
+    return isinstance(err, NextSignConnectionError) and not getattr(err, "request_sent", True)
+
+
+def retrying(
+    policy: RetryPolicy,
+    *,
+    write: bool = False,
+    sleep: Callable[[float], Any] | None = None,
+    before_sleep: Callable[[tenacity.RetryCallState], Any] | None = None,
+) -> tenacity.Retrying:
+    """A ``tenacity.Retrying`` for one call; ``write=True`` retries only a create that surely did not land."""
+    kwargs: dict[str, Any] = {}
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    if before_sleep is not None:
+        kwargs["before_sleep"] = before_sleep
+    return tenacity.Retrying(
+        retry=_retry_condition(write),
+        wait=policy.wait(),
+        stop=tenacity.stop_after_attempt(policy.max_attempts),
+        reraise=True,
+        **kwargs,
+    )
+
+
+def async_retrying(
+    policy: RetryPolicy,
+    *,
+    before_sleep: Callable[[tenacity.RetryCallState], Any] | None = None,
+    sleep: Callable[[float], Any] | None = None,
+) -> tenacity.AsyncRetrying:
+    """The async twin of :func:`retrying`, for reads from triggers."""
+    kwargs: dict[str, Any] = {}
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    if before_sleep is not None:
+        kwargs["before_sleep"] = before_sleep
+    return tenacity.AsyncRetrying(
+        retry=_retry_condition(False),
+        wait=policy.wait(),
+        stop=tenacity.stop_after_attempt(policy.max_attempts),
+        reraise=True,
+        **kwargs,
+    )
+
+
+def _retry_condition(write: bool) -> tenacity.retry_base:
+    if write:
+        return tenacity.retry_if_exception(is_safe_to_resend_write)
+    return tenacity.retry_if_exception_type(TRANSIENT_ERRORS)

@@ -1,0 +1,281 @@
+"""``NextSignHook``: an Airflow connection of type ``nextsign`` turned into a NextSign client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from airflow_provider_nextsign.api.client import NextSignClient
+from airflow_provider_nextsign.api.endpoints import DEFAULT_FILES_HOST, DEFAULT_HOST, normalize_base
+from airflow_provider_nextsign.api.errors import (
+    NextSignAuthError,
+    NextSignConnectionError,
+    NextSignError,
+    NextSignInputError,
+    NextSignNotFoundError,
+    NextSignValidationError,
+)
+from airflow_provider_nextsign.api.retry import RetryPolicy
+
+EXTRA_DEFAULTS: dict[str, Any] = {"files_host": DEFAULT_FILES_HOST, "requests_per_minute": 100, "timeout": 30}
+
+
+class NextSignHook(BaseHook):
+    """Talk to NextSign through the Airflow connection ``nextsign_conn_id``.
+
+    The connection holds the company ID (login), the API key (password), the v2 base URL (host) and
+    the extras ``files_host``, ``requests_per_minute`` and ``timeout``. Every method delegates to one
+    :class:`~airflow_provider_nextsign.api.client.NextSignClient`, so all calls of this hook share one
+    HTTP session, and all hooks of the same company and key share one request budget.
+
+    :param nextsign_conn_id: the NextSign connection id.
+    :param retry_policy: override how reads are retried.
+    """
+
+    conn_name_attr = "nextsign_conn_id"
+    default_conn_name = "nextsign_default"
+    conn_type = "nextsign"
+    hook_name = "NextSign"
+
+    def __init__(
+        self,
+        nextsign_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.nextsign_conn_id = nextsign_conn_id
+        self.retry_policy = retry_policy
+
+    # Connection
+
+    @staticmethod
+    def client_kwargs(conn: Any) -> dict[str, Any]:
+        """The keyword arguments of ``NextSignClient`` / ``AsyncNextSignClient`` for an Airflow connection.
+
+        Registers the API key with Airflow's secret masker. Raises ``NextSignInputError`` naming the
+        connection field to fix when something is missing or malformed.
+        """
+        conn_id = getattr(conn, "conn_id", None) or "?"
+        company_id = (conn.login or "").strip()
+        api_key = (conn.password or "").strip()
+        if not company_id:
+            raise NextSignInputError(
+                f"NextSign connection {conn_id!r} has no Company ID: put it in the login field "
+                "(Config -> API Keys in the NextSign dashboard)"
+            )
+        if not api_key:
+            raise NextSignInputError(
+                f"NextSign connection {conn_id!r} has no API key: put it in the password field"
+            )
+        mask_secret(api_key)
+        extra = _extras(conn)
+        return {
+            "company_id": company_id,
+            "api_key": api_key,
+            "host": _host(conn),
+            "files_host": normalize_base(str(extra["files_host"] or ""), DEFAULT_FILES_HOST),
+            "requests_per_minute": _number(extra["requests_per_minute"], "requests_per_minute", conn_id),
+            "timeout": _number(extra["timeout"], "timeout", conn_id),
+        }
+
+    def get_conn(self) -> NextSignClient:
+        """Return the hook's client (built once per hook)."""
+        return self.client
+
+    @cached_property
+    def client(self) -> NextSignClient:
+        """The :class:`NextSignClient` of this connection."""
+        conn = self.get_connection(self.nextsign_conn_id)
+        return NextSignClient(**self.client_kwargs(conn), retry_policy=self.retry_policy)
+
+    # Forms
+
+    def get_form(self, form_id: str) -> dict[str, Any]:
+        """Forms Get: the form with its settings, tags, recipients and documents."""
+        return self.client.get_form(form_id)
+
+    def get_form_tags(self, form_id: str) -> list[dict[str, Any]]:
+        """Forms Tags: the tags the form expects (``name``, ``tag``, ``value``, ``type``)."""
+        return self.client.get_form_tags(form_id)
+
+    def submit_form(self, form_id: str, *, tags: Any, recipients: Any, **fields: Any) -> dict[str, Any]:
+        """Forms Submit: create a case from the form; ``tags`` as ``{tag: value}`` or the API's list.
+
+        Returns the created case. Raises ``NextSignAmbiguousWriteError`` when the outcome is unknown.
+        """
+        return self.client.submit_form(form_id, tags=tags, recipients=recipients, **fields)
+
+    # Cases
+
+    def list_cases(
+        self, *, status: str | None = None, folder: str | None = None, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Case List: every case (``status`` signed/denied/pending, ``folder``), fetched page by page."""
+        return self.client.list_cases(status=status, folder=folder, page_size=page_size)
+
+    def get_case(self, case_id: str) -> dict[str, Any]:
+        """Case Get. Raises ``NextSignNotFoundError`` for unknown or deleted cases."""
+        return self.client.get_case(case_id)
+
+    def get_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Case Get Multiple in batches; unknown or deleted ids are absent from the result."""
+        return self.client.get_cases(case_ids)
+
+    def create_case(
+        self, *, title: str, recipients: Any, documents: Any, settings: Any, **fields: Any
+    ) -> dict[str, Any]:
+        """Case Create; returns the created case. ``NextSignAmbiguousWriteError`` on an unknown outcome."""
+        return self.client.create_case(
+            title=title, recipients=recipients, documents=documents, settings=settings, **fields
+        )
+
+    def delete_case(self, case_id: str) -> dict[str, Any]:
+        """Case Delete. Raises ``NextSignNotFoundError`` when the case is already gone."""
+        return self.client.delete_case(case_id)
+
+    def find_case_by_reference(
+        self, reference_id: str, *, folder: str | None = None
+    ) -> dict[str, Any] | None:
+        """The earliest case carrying ``referenceId == reference_id``, or ``None`` (pages Case List)."""
+        return self.client.find_case_by_reference(reference_id, folder=folder)
+
+    def case_url(self, case_id: str) -> str:
+        """The case's page in the NextSign dashboard.
+
+        NextSign documents the ``/user/{company}/...`` dashboard prefix but not the case page itself;
+        ``/case/{id}`` after it is our best reading.
+        """
+        client = self.client
+        return f"{client.endpoints.host}/user/{client.company_id}/case/{case_id}"
+
+    # Documents
+
+    def upload_document(self, content: bytes, *, name: str, mime_type: str | None = None) -> str:
+        """Document Upload: store a PDF or DOCX and return its stored-file URL."""
+        return self.client.upload_document(content, name=name, mime_type=mime_type)
+
+    def get_presigned_url(self, file_url: str) -> str:
+        """Document Retrieve: a time-limited download URL for a stored file."""
+        return self.client.get_presigned_url(file_url)
+
+    def convert_documents(self, documents: Any, *, tags: Any = None) -> list[dict[str, Any]]:
+        """Document Convert: DOCX (with tags replaced) to PDF; returns ``[{"file", "name"}]``."""
+        return self.client.convert_documents(documents, tags=tags)
+
+    def stream_file(self, url: str, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Download a pre-signed URL in chunks, in constant memory."""
+        return self.client.stream_file(url, chunk_size=chunk_size)
+
+    # Connection test and the Airflow 2 form
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one cheap read (Case List, one case) and say in plain words what, if anything, is wrong."""
+        try:
+            conn = self.get_connection(self.nextsign_conn_id)
+            kwargs = self.client_kwargs(conn)
+            kwargs["timeout"] = min(kwargs["timeout"], 15.0)
+            client = NextSignClient(**kwargs, retry_policy=RetryPolicy(max_attempts=1))
+        except NextSignInputError as err:
+            return False, str(err.message)
+        try:
+            with client:
+                next(iter(client.list_cases(page_size=1)), None)
+        except NextSignAuthError as err:
+            return False, (
+                f"NextSign refused the API key ({err.message}). Check the API key (password field); "
+                "keys belong to one environment, a production key does not work on the test host."
+            )
+        except (NextSignNotFoundError, NextSignValidationError) as err:
+            return False, (
+                f"NextSign does not accept company ID {kwargs['company_id']!r} ({err.message}). "
+                "Check the Company ID (login field) in Config -> API Keys."
+            )
+        except NextSignConnectionError as err:
+            return (
+                False,
+                f"Could not reach NextSign at {kwargs['host']}: {err.message}. Check the API host field.",
+            )
+        except NextSignError as err:
+            return False, f"NextSign answered with an error: {err}"
+        return True, f"Connected to NextSign at {kwargs['host']} as company {kwargs['company_id']}."
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extra fields of the Airflow 2 connection form (Airflow 3 reads ``conn-fields``)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        return {
+            "files_host": StringField(
+                lazy_gettext("Files API host (v3)"), widget=BS3TextFieldWidget(), default=DEFAULT_FILES_HOST
+            ),
+            "requests_per_minute": IntegerField(
+                lazy_gettext("Requests per minute"),
+                widget=BS3TextFieldWidget(),
+                validators=[Optional(), NumberRange(min=1)],
+                default=100,
+            ),
+            "timeout": IntegerField(
+                lazy_gettext("Timeout (seconds)"),
+                widget=BS3TextFieldWidget(),
+                validators=[Optional(), NumberRange(min=1)],
+                default=30,
+            ),
+        }
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel and hide fields of the Airflow 2 connection form."""
+        return {
+            "hidden_fields": ["port", "schema", "extra"],
+            "relabeling": {"login": "Company ID", "password": "API key", "host": "API host (v2)"},
+            "placeholders": {
+                "login": "6576e19662ec13c4faa7de7b",
+                "host": DEFAULT_HOST,
+                "files_host": DEFAULT_FILES_HOST,
+                "requests_per_minute": "100",
+                "timeout": "30",
+            },
+        }
+
+
+def _extras(conn: Any) -> dict[str, Any]:
+    raw = conn.extra_dejson or {}
+    extra = dict(EXTRA_DEFAULTS)
+    for key in EXTRA_DEFAULTS:
+        for name in (key, f"extra__nextsign__{key}"):
+            value = raw.get(name)
+            if value not in (None, ""):
+                extra[key] = value
+    return extra
+
+
+def _host(conn: Any) -> str:
+    host = (conn.host or "").strip()
+    if not host:
+        return DEFAULT_HOST
+    if "://" not in host:
+        scheme = conn.schema if conn.schema in ("http", "https") else "https"
+        host = f"{scheme}://{host}"
+    if conn.port and host.count(":") == 1:
+        host = f"{host}:{conn.port}"
+    return normalize_base(host, DEFAULT_HOST)
+
+
+def _number(value: Any, field: str, conn_id: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = 0.0
+    if number <= 0:
+        raise NextSignInputError(
+            f"NextSign connection {conn_id!r}: extra {field!r} must be a positive number, got {value!r}"
+        )
+    return number
