@@ -17,7 +17,6 @@ its ``repr`` shows only the first 8 hex digits of that.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -29,9 +28,10 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import filelock
+if TYPE_CHECKING:  # filelock and asyncio are imported on first use: DAG files import hooks cheaply
+    import filelock
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,8 @@ class RequestBudget:
 
         The locks and the state file are handled in a worker thread (:func:`asyncio.to_thread`).
         """
+        import asyncio
+
         waited = 0.0
         while True:
             delay, slot = await asyncio.to_thread(self._reserve)
@@ -259,7 +261,7 @@ class RequestBudget:
                         self._save(self._state_file, state)
                     self._local = state
                     return
-                except filelock.Timeout:
+                except TimeoutError:  # filelock.Timeout: the lock stayed busy
                     self._warn_busy()
                 except OSError as err:
                     self._fall_back(err, self._state_file.parent)
@@ -275,7 +277,7 @@ class RequestBudget:
                         state = self._load(self._state_file, now)
                     _merge(state, self._local)
                     return state
-                except filelock.Timeout:
+                except TimeoutError:  # filelock.Timeout: the lock stayed busy
                     self._warn_busy()
                 except OSError as err:
                     self._fall_back(err, self._state_file.parent)
@@ -325,9 +327,7 @@ class RequestBudget:
             self._fall_back(err, state_file.parent)
             return
         self._state_file = state_file
-        self._file_lock = filelock.FileLock(
-            str(state_file) + ".lock", timeout=FILE_LOCK_TIMEOUT_SECONDS, thread_local=False
-        )
+        self._file_lock = _new_file_lock(state_file)
 
     def _fall_back(self, err: OSError, where: Path) -> None:
         log.warning(
@@ -356,9 +356,14 @@ class RequestBudget:
         # A lock held by another thread at fork time would stay held forever in the child.
         self._lock = threading.Lock()
         if self._file_lock is not None and self._state_file is not None:
-            self._file_lock = filelock.FileLock(
-                str(self._state_file) + ".lock", timeout=FILE_LOCK_TIMEOUT_SECONDS, thread_local=False
-            )
+            self._file_lock = _new_file_lock(self._state_file)
+
+
+def _new_file_lock(state_file: Path) -> filelock.BaseFileLock:
+    import filelock
+
+    # thread_local=False: the budget's own threading lock already serializes this process's threads.
+    return filelock.FileLock(str(state_file) + ".lock", timeout=FILE_LOCK_TIMEOUT_SECONDS, thread_local=False)
 
 
 def _merge(state: _State, local: _State) -> None:

@@ -9,6 +9,8 @@ import json
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -383,3 +385,27 @@ def test_shared_dir_defaults_to_env_then_temp(monkeypatch, tmp_path):
     monkeypatch.delenv(ratelimit.SHARED_DIR_ENV)
     assert ratelimit.default_shared_dir().name == "airflow-provider-nextsign-ratelimit"
     assert Path(ratelimit.default_shared_dir()).parent == Path(__import__("tempfile").gettempdir())
+
+
+def test_busy_lock_uses_process_state_for_that_request_only(tmp_path, clock, caplog, monkeypatch):
+    import filelock
+
+    monkeypatch.setattr(ratelimit, "FILE_LOCK_TIMEOUT_SECONDS", 0.05)
+    budget = get_budget(HOST, COMPANY, API_KEY, 100, shared_dir=tmp_path, clock=clock)
+    budget.reserve()
+    holder = filelock.FileLock(str(tmp_path / f"{budget.key}.json.lock"), thread_local=False)
+    # holder: another process stuck while holding the lock
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_nextsign"), holder:
+        assert budget.reserve() == pytest.approx(T100)
+        assert budget.reserve() == pytest.approx(2 * T100)
+    assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
+    assert budget.shared  # the next request uses the file again
+    assert budget.reserve() == pytest.approx(3 * T100)
+
+
+def test_importing_the_module_stays_cheap():
+    code = (
+        "import sys, airflow_provider_nextsign.api.ratelimit as r; "
+        "sys.exit(sorted({'filelock', 'airflow'} & set(sys.modules)) != [])"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
