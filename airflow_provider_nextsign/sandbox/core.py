@@ -1,0 +1,173 @@
+"""The sandbox's moving parts in one object: store, lifecycle, simulator, rate limit, faults, webhooks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from airflow_provider_nextsign.sandbox.faults import FaultInjector
+from airflow_provider_nextsign.sandbox.lifecycle import Lifecycle, SigningSimulator
+from airflow_provider_nextsign.sandbox.ratelimit import RollingWindowLimiter
+from airflow_provider_nextsign.sandbox.store import Persister, Store, StoredFile
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+PRESIGN_TTL = 3600.0  # API seconds a pre-signed URL stays valid (and cached)
+# A cached pre-signed URL is handed out again only while this share of its lifetime remains.
+_CACHE_MIN_REMAINING = 0.1
+
+_WEBHOOK_SETTINGS = ("base_delay", "factor", "max_attempts", "timeout", "duplicates")
+
+
+class Sandbox:
+    """All sandbox state and behaviour, independent of HTTP (the routes and the server call into it)."""
+
+    def __init__(
+        self,
+        *,
+        sign_after: float | None = None,
+        requests_per_minute: int = 100,
+        time_scale: float = 1.0,
+        state_file: str | None = None,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        rate_limit: bool = True,
+        outcome: str = "sign",
+    ) -> None:
+        if not isinstance(time_scale, (int, float)) or time_scale <= 0:
+            raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
+        self.store = Store()
+        self.persister = Persister(self.store, state_file) if state_file else None
+        if self.persister is not None:
+            self.persister.load()
+        self.time_scale = float(time_scale)
+        self.max_upload_bytes = max_upload_bytes
+        self.presign_ttl = PRESIGN_TTL
+        self.limiter = RollingWindowLimiter(
+            requests_per_minute, time_scale=self.time_scale, enabled=rate_limit
+        )
+        self.limiter.configure(limit=requests_per_minute)
+        self.faults = FaultInjector()
+        self.webhooks = _make_dispatcher(self.time_scale)
+        self.lifecycle = Lifecycle(self.store, self._emit)
+        self.simulator = SigningSimulator(self.lifecycle, sign_after=sign_after, outcome=outcome)
+        self._secret = secrets.token_bytes(32)
+        self._presigned: dict[str, tuple[str, float]] = {}
+        self._presign_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ running
+
+    def start(self, base_url: str) -> None:
+        """Start the background threads; ``base_url`` is used in stored-file URLs."""
+        self.store.base_url = base_url
+        if self.persister is not None:
+            self.persister.start()
+        self.simulator.start()
+
+    def stop(self) -> None:
+        """Stop the threads, deliver what the webhook queue can within a second, write the state file."""
+        self.simulator.stop()
+        if self.webhooks is not None:
+            self.webhooks.close()
+        if self.persister is not None:
+            self.persister.stop()
+
+    def _emit(self, trigger: str, case: dict[str, Any]) -> None:
+        if self.webhooks is not None:
+            self.webhooks.emit(trigger, case)
+
+    # ------------------------------------------------------------------ settings
+
+    def settings(self) -> dict[str, Any]:
+        """The current settings (what ``POST /_sandbox/config`` can change)."""
+        return {
+            "sign_after": self.simulator.sign_after,
+            "outcome": self.simulator.outcome,
+            "requests_per_minute": self.limiter.limit,
+            "rate_limit": self.limiter.enabled,
+            "time_scale": self.time_scale,
+            "max_upload_bytes": self.max_upload_bytes,
+            "presign_ttl": self.presign_ttl,
+        }
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change settings: sign_after, outcome, requests_per_minute, rate_limit, time_scale,
+        max_upload_bytes, presign_ttl (API seconds) and the webhook dispatcher's base_delay, factor,
+        max_attempts, timeout, duplicates. Unknown names raise ValueError."""
+        known = {*self.settings(), *_WEBHOOK_SETTINGS}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if "sign_after" in settings or "outcome" in settings:
+            self.simulator.configure(
+                sign_after=settings.get("sign_after", self.simulator.sign_after),
+                outcome=settings.get("outcome"),
+            )
+        if "time_scale" in settings:
+            self.limiter.configure(time_scale=settings["time_scale"])
+            self.time_scale = float(settings["time_scale"])
+        self.limiter.configure(limit=settings.get("requests_per_minute"), enabled=settings.get("rate_limit"))
+        for name in ("max_upload_bytes", "presign_ttl"):
+            if name in settings:
+                value = settings[name]
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                    raise ValueError(f"{name} must be a positive number, got {value!r}")
+                setattr(self, name, value)
+        hooks = {k: v for k, v in settings.items() if k in _WEBHOOK_SETTINGS}
+        if "time_scale" in settings:
+            hooks.setdefault("time_scale", self.time_scale)
+        if hooks and self.webhooks is not None:
+            self.webhooks.configure(**hooks)
+        return self.settings()
+
+    # ------------------------------------------------------------------ pre-signed URLs
+
+    def presign(self, key: str) -> tuple[str, bool]:
+        """A pre-signed URL for ``key`` and whether it came from the cache."""
+        now = time.time()
+        real_ttl = self.presign_ttl / self.time_scale
+        with self._presign_lock:
+            cached = self._presigned.get(key)
+            if cached is not None and cached[1] - now > real_ttl * _CACHE_MIN_REMAINING:
+                return cached[0], True
+            expires = int((now + real_ttl) * 1000)
+            query = urlencode({"expires": expires, "sig": self._signature(key, expires)})
+            url = f"{self.store.file_url(key)}?{query}"
+            self._presigned[key] = (url, expires / 1000)
+            return url, False
+
+    def check_signature(self, key: str, expires: str | None, sig: str | None) -> str | None:
+        """None when the pre-signed URL is valid, else why not."""
+        if not expires or not sig or not expires.isdigit():
+            return "missing-signature"
+        if not hmac.compare_digest(sig, self._signature(key, int(expires))):
+            return "invalid-signature"
+        if int(expires) < time.time() * 1000:
+            return "expired"
+        return None
+
+    def _signature(self, key: str, expires: int) -> str:
+        return hmac.new(self._secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def file_bytes(self, stored: StoredFile) -> bytes:
+        """The content of a stored file, rendering a signed PDF on first use."""
+        if stored.data is None:
+            from airflow_provider_nextsign.sandbox import documents
+
+            stored.data = documents.signed_pdf(stored.source or {})
+        return stored.data
+
+
+def _make_dispatcher(time_scale: float) -> Any:
+    try:
+        from airflow_provider_nextsign.sandbox.webhooks import WebhookDispatcher
+    except ImportError:  # pragma: no cover - only while sandbox/webhooks.py is not in the tree
+        log.warning("sandbox webhooks unavailable: airflow_provider_nextsign.sandbox.webhooks is missing")
+        return None
+    return WebhookDispatcher(time_scale=time_scale)

@@ -1,0 +1,294 @@
+"""Case lifecycle: creating, signing, denying, expiring; webhook events; the background signing simulator."""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from airflow_provider_nextsign.sandbox._util import later_iso, object_id
+from airflow_provider_nextsign.sandbox.cases import next_group
+from airflow_provider_nextsign.sandbox.store import DENIED, EXPIRED, PENDING, SIGNED, Store
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("sign", "deny", "expire")
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+class CaseNotFound(LookupError):
+    """The case is unknown or deleted."""
+
+
+class CaseConflict(ValueError):
+    """The action does not fit the case's state (e.g. signing a denied case)."""
+
+
+class Lifecycle:
+    """State changes of cases; each change moves ``updatedAt`` and emits the matching webhook triggers."""
+
+    def __init__(self, store: Store, emit: Emit | None = None) -> None:
+        self.store = store
+        self.emit: Emit = emit or (lambda trigger, case: None)
+        self.on_created: Callable[[str], None] = lambda case_id: None
+
+    def create(self, case: dict[str, Any], *, status: str = PENDING, notify: bool = True) -> dict[str, Any]:
+        """Store a new case (optionally already in a final ``status``) and emit ``case_created``."""
+        if status not in (PENDING, SIGNED, DENIED, EXPIRED):
+            raise ValueError(f"status must be one of pending, signed, denied, expired, got {status!r}")
+        created = self.store.add_case(case)
+        if notify:
+            self.emit("case_created", created)
+        if status == SIGNED:
+            created = self.sign(case["_id"], notify=notify)
+        elif status == DENIED:
+            created = self.deny(case["_id"], notify=notify)
+        elif status == EXPIRED:
+            created = self.expire(case["_id"], notify=notify)
+        else:
+            self.on_created(case["_id"])
+        return created
+
+    def _pending_case(self, case_id: str, action: str) -> dict[str, Any]:
+        case = self.store.cases.get(case_id)
+        if case is None:
+            raise CaseNotFound(case_id)
+        status = self.store.status[case_id]
+        if status != PENDING and not (status == SIGNED and action == "sign"):
+            raise CaseConflict(f"cannot {action} case {case_id}: it is {status}")
+        return case
+
+    def sign(
+        self,
+        case_id: str,
+        recipient: str | int | None = None,
+        *,
+        notify: bool = True,
+        group_only: bool = False,
+    ) -> dict[str, Any]:
+        """Sign one recipient (by ``_id``, email or index), the next group (``group_only``) or all signers.
+
+        Signing a recipient whose group is not yet due is a conflict; signing a signed case is a no-op.
+        """
+        events: list[tuple[str, dict[str, Any]]] = []
+        with self.store.lock:
+            case = self._pending_case(case_id, "sign")
+            if self.store.status[case_id] == SIGNED:
+                return self.store.get_case(case_id) or {}
+            if recipient is not None:
+                chosen = _find_recipient(case, recipient)
+                if not chosen.get("signing"):
+                    raise CaseConflict(f"recipient {recipient} does not sign")
+                if chosen.get("signed") == "signed":
+                    return self.store.get_case(case_id) or {}
+                if chosen not in next_group(case):
+                    raise CaseConflict(
+                        f"recipient {recipient} is not invited yet: an earlier group has not signed"
+                    )
+                targets = [chosen]
+            else:
+                targets = list(next_group(case))
+                if not group_only:
+                    targets = [
+                        r for r in case["recipients"] if r.get("signing") and r.get("signed") != "signed"
+                    ]
+                    targets.sort(key=lambda r: r.get("group", 0))
+            for target in targets:
+                stamp = later_iso(case["updatedAt"])
+                target["signed"] = "signed"
+                target["signedDateAndTime"] = stamp
+                target["log"].append(
+                    {"type": "signed", "value": "Recipient signed", "createdAt": stamp, "_id": object_id()}
+                )
+                case["updatedAt"] = stamp
+                events.append(("recipient_signed", _copy(case)))
+            if not next_group(case):
+                self._complete(case)
+                events.append(("case_signed", _copy(case)))
+            self.store.changed()
+            result = _copy(case)
+        if notify:
+            for trigger, payload in events:
+                self.emit(trigger, payload)
+        return result
+
+    def _complete(self, case: dict[str, Any]) -> None:
+        """Mark fully signed: one signed PDF (rendered lazily) per case document."""
+        case["updatedAt"] = later_iso(case["updatedAt"])
+        self.store.status[case["_id"]] = SIGNED
+        snapshot = _copy(case)
+        signed: list[dict[str, Any]] = []
+        for document in case.get("documents") or [{"name": case.get("title") or "document"}]:
+            stem = os.path.splitext(str(document.get("name") or "document"))[0]
+            stored = self.store.put_file(f"{stem}.pdf", "application/pdf", source=snapshot)
+            signed.append({"name": f"{stem}.pdf", "file": self.store.file_url(stored.key)})
+        case["signedDocuments"] = signed
+
+    def deny(
+        self, case_id: str, recipient: str | int | None = None, *, notify: bool = True
+    ) -> dict[str, Any]:
+        """A recipient (default: the first pending signer) denies the case."""
+        with self.store.lock:
+            case = self._pending_case(case_id, "deny")
+            if recipient is not None:
+                chosen = _find_recipient(case, recipient)
+            else:
+                waiting = next_group(case)
+                chosen = waiting[0] if waiting else case["recipients"][0]
+            stamp = later_iso(case["updatedAt"])
+            chosen["signed"] = "denied"
+            chosen["log"].append(
+                {"type": "denied", "value": "Recipient denied", "createdAt": stamp, "_id": object_id()}
+            )
+            case["updatedAt"] = stamp
+            self.store.status[case_id] = DENIED
+            self.store.changed()
+            result = _copy(case)
+        if notify:
+            self.emit("case_denied", result)
+        return result
+
+    def expire(self, case_id: str, *, notify: bool = True) -> dict[str, Any]:
+        """The signing window passes: ``settings.availability.isExpired`` and ``case_status: "expired"``."""
+        with self.store.lock:
+            case = self._pending_case(case_id, "expire")
+            case["settings"].setdefault("availability", {})["isExpired"] = True
+            case["case_status"] = "expired"
+            case["updatedAt"] = later_iso(case["updatedAt"])
+            self.store.status[case_id] = EXPIRED
+            self.store.changed()
+            result = _copy(case)
+        if notify:
+            self.emit("case.expiry.expired", result)
+        return result
+
+
+def _copy(case: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(case)
+
+
+def _find_recipient(case: dict[str, Any], recipient: str | int) -> dict[str, Any]:
+    recipients = case["recipients"]
+    if isinstance(recipient, int) and not isinstance(recipient, bool):
+        if 0 <= recipient < len(recipients):
+            return recipients[recipient]
+    else:
+        for candidate in recipients:
+            if recipient in (candidate.get("_id"), candidate.get("email")):
+                return candidate
+    raise CaseConflict(f"case {case['_id']} has no recipient {recipient!r}")
+
+
+def _check_outcome(outcome: str) -> str:
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+    return outcome
+
+
+def _check_sign_after(sign_after: object) -> float | None:
+    if sign_after is None:
+        return None
+    if not isinstance(sign_after, (int, float)) or isinstance(sign_after, bool) or sign_after < 0:
+        raise ValueError(f"sign_after must be None or seconds >= 0, got {sign_after!r}")
+    return float(sign_after)
+
+
+class SigningSimulator:
+    """Background thread that acts on pending cases ``sign_after`` wall seconds after each step.
+
+    ``outcome="sign"`` signs the next group of signers per step (group order); ``"deny"`` and
+    ``"expire"`` end the case after one delay. ``sign_after`` None or 0 = only on demand.
+    """
+
+    def __init__(
+        self, lifecycle: Lifecycle, *, sign_after: float | None = None, outcome: str = "sign"
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.sign_after = _check_sign_after(sign_after)
+        self.outcome = _check_outcome(outcome)
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        lifecycle.on_created = self.schedule
+
+    @property
+    def active(self) -> bool:
+        """Whether cases are acted on automatically."""
+        return bool(self.sign_after and self.sign_after > 0)
+
+    def configure(self, *, sign_after: float | object | None = ..., outcome: str | None = None) -> None:
+        """Change the delay and/or the outcome; pending cases are rescheduled from now."""
+        if outcome is not None:
+            self.outcome = _check_outcome(outcome)
+        if sign_after is not ...:
+            self.sign_after = _check_sign_after(sign_after)
+            with self._cond:
+                self._heap.clear()
+            self.schedule_pending()
+
+    def schedule_pending(self) -> None:
+        """Schedule every pending case (after a restart or a change of ``sign_after``)."""
+        with self.lifecycle.store.lock:
+            pending = [cid for cid, status in self.lifecycle.store.status.items() if status == PENDING]
+        for case_id in pending:
+            self.schedule(case_id)
+
+    def schedule(self, case_id: str) -> None:
+        """Act on ``case_id`` after ``sign_after`` seconds (no-op when inactive)."""
+        if not self.active:
+            return
+        with self._cond:
+            heapq.heappush(
+                self._heap, (time.monotonic() + float(self.sign_after or 0), next(self._seq), case_id)
+            )
+            self._cond.notify()
+
+    def start(self) -> None:
+        """Start the thread and schedule the cases already pending."""
+        self._thread = threading.Thread(target=self._run, name="nextsign-sandbox-signer", daemon=True)
+        self._thread.start()
+        self.schedule_pending()
+
+    def stop(self) -> None:
+        """Stop the thread."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(timeout)
+                if self._stopped:
+                    return
+                _, _, case_id = heapq.heappop(self._heap)
+            try:
+                self._step(case_id)
+            except (CaseNotFound, CaseConflict):
+                pass  # deleted or finished on demand meanwhile
+            except Exception:
+                log.exception("signing simulator failed on case %s", case_id)
+
+    def _step(self, case_id: str) -> None:
+        if self.lifecycle.store.case_status(case_id) != PENDING:
+            return
+        if self.outcome == "deny":
+            self.lifecycle.deny(case_id)
+        elif self.outcome == "expire":
+            self.lifecycle.expire(case_id)
+        else:
+            self.lifecycle.sign(case_id, group_only=True)
+            if self.lifecycle.store.case_status(case_id) == PENDING:
+                self.schedule(case_id)
