@@ -60,6 +60,8 @@ class Sandbox:
         self._secret = secrets.token_bytes(32)
         self._presigned: dict[str, tuple[str, float]] = {}
         self._presign_lock = threading.Lock()
+        # Requests held by a "slow" fault; the server cancels them at once when it stops.
+        self.sleeping: set[Any] = set()
 
     # ------------------------------------------------------------------ running
 

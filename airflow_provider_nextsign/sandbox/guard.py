@@ -110,7 +110,12 @@ async def open_call(
     if fault.kind == "drop":
         await _drop(request)
     if fault.kind == "slow":
-        await asyncio.sleep(fault.options.get("seconds", 2.0))
+        task = asyncio.current_task()
+        sandbox.sleeping.add(task)
+        try:
+            await asyncio.sleep(fault.options.get("seconds", 2.0))
+        finally:
+            sandbox.sleeping.discard(task)
     return Call(request, fault)
 
 

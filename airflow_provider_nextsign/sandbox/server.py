@@ -111,6 +111,8 @@ class SandboxServer:
             ticker.cancel()
             for listener in server.servers:
                 listener.close()
+            for sleeper in list(self.sandbox.sleeping):
+                sleeper.cancel()
             for connection in list(server.server_state.connections):
                 connection.shutdown()
             deadline = time.monotonic() + _GRACE_SECONDS
