@@ -167,7 +167,7 @@ def _message(body: Any) -> str | None:
             text = errors[0].get("description") or errors[0].get("message")
             if isinstance(text, str) and text:
                 return text
-        for key in ("message", "description", "error"):
+        for key in ("description", "message", "error"):  # "description" is the specific part
             value = body.get(key)
             if isinstance(value, str) and value:
                 return value

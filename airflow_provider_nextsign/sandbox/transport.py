@@ -8,6 +8,8 @@ request scope; :func:`drop_connection` aborts it, and the client sees a reset co
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -27,6 +29,15 @@ class DroppableH11Protocol(H11Protocol):
             await inner(scope, receive, send)
 
         self.app = app
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        # Without TCP_NODELAY every keep-alive answer waits ~40 ms for the client's delayed ACK
+        # (Nagle); asyncio's default loop does not set it on sockets served from a passed-in listener.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
 
 async def drop_connection(scope: Any) -> bool:
