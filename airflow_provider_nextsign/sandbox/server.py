@@ -66,7 +66,10 @@ class SandboxServer:
         from airflow_provider_nextsign.sandbox.seed import seed_demo_form
         from airflow_provider_nextsign.sandbox.transport import DroppableH11Protocol
 
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then; without it
+        # keep-alive requests stall ~40 ms on Nagle + delayed ACK.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
