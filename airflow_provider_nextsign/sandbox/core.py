@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import secrets
 import threading
 import time
 from typing import Any
@@ -57,7 +56,6 @@ class Sandbox:
         self.webhooks = _make_dispatcher(self.time_scale)
         self.lifecycle = Lifecycle(self.store, self._emit)
         self.simulator = SigningSimulator(self.lifecycle, sign_after=sign_after, outcome=outcome)
-        self._secret = secrets.token_bytes(32)
         self._presigned: dict[str, tuple[str, float]] = {}
         self._presign_lock = threading.Lock()
         # Requests held by a "slow" fault; the server cancels them at once when it stops.
@@ -155,7 +153,8 @@ class Sandbox:
         return None
 
     def _signature(self, key: str, expires: int) -> str:
-        return hmac.new(self._secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+        secret = bytes.fromhex(self.store.url_secret)
+        return hmac.new(secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
     def file_bytes(self, stored: StoredFile) -> bytes:
         """The content of a stored file, rendering a signed PDF on first use."""

@@ -179,7 +179,9 @@ class SandboxServer:
     @property
     def connection(self) -> dict[str, Any]:
         """The Airflow connection for this sandbox; ``requests_per_minute`` in real time."""
-        rpm = self.sandbox.limiter.limit * self.sandbox.time_scale
+        rpm: float = self.sandbox.limiter.limit * self.sandbox.time_scale
+        if rpm == int(rpm):
+            rpm = int(rpm)
         return {
             "conn_type": "nextsign",
             "login": self.company_id,

@@ -50,6 +50,8 @@ class Store:
     company_id: str = field(default_factory=object_id)
     api_key: str = field(default_factory=lambda: "sbx_" + secrets.token_urlsafe(24))
     base_url: str = "http://127.0.0.1"
+    # Signs pre-signed URLs; persisted so that URLs handed out survive a restart.
+    url_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     forms: dict[str, dict[str, Any]] = field(default_factory=dict)
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
@@ -57,7 +59,7 @@ class Store:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     on_change: Callable[[], None] | None = field(default=None, repr=False)
 
-    def __repr__(self) -> str:  # never show the API key
+    def __repr__(self) -> str:  # never show the API key or the URL secret
         return f"Store(company_id={self.company_id!r}, cases={len(self.cases)}, files={len(self.files)})"
 
     def changed(self) -> None:
@@ -146,6 +148,7 @@ class Store:
                 "version": STATE_VERSION,
                 "company_id": self.company_id,
                 "api_key": self.api_key,
+                "url_secret": self.url_secret,
                 "forms": copy.deepcopy(self.forms),
                 "cases": [
                     {"case": copy.deepcopy(case), "status": self.status[case_id]}
@@ -167,6 +170,7 @@ class Store:
         with self.lock:
             self.company_id = state["company_id"]
             self.api_key = state["api_key"]
+            self.url_secret = state.get("url_secret", self.url_secret)
             self.forms = state.get("forms", {})
             self.cases = {item["case"]["_id"]: item["case"] for item in state.get("cases", [])}
             self.status = {item["case"]["_id"]: item["status"] for item in state.get("cases", [])}

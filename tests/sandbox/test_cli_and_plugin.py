@@ -102,6 +102,9 @@ def test_state_file_keeps_everything_across_restarts(tmp_path):
         first.sign(signed)
         deleted = api.create()["_id"]
         api.get(api.v2(f"case/{deleted}/delete"))
+        old_url = api.post(
+            api.v3("view-presigned-url"), json={"url": api.case(signed)["case"]["signedDocuments"][0]["file"]}
+        )
         before = {c["_id"]: c for c in first.cases()}
         identity = (first.company_id, first.api_key, first.form_id)
     with SandboxServer(state_file=str(state)) as second, requests.Session() as session:
@@ -113,5 +116,18 @@ def test_state_file_keeps_everything_across_restarts(tmp_path):
         file_url = api.case(signed)["case"]["signedDocuments"][0]["file"]
         presigned = api.post(api.v3("view-presigned-url"), json={"url": file_url}).json()["signedUrl"]
         assert session.get(presigned, timeout=10).content.startswith(b"%PDF")
+        # a pre-signed URL handed out before the restart still works (same secret, path-only lookup)
+        old_path = old_url.json()["signedUrl"].split("/storage/", 1)[1]
+        assert session.get(f"{second.url}/storage/{old_path}", timeout=10).content.startswith(b"%PDF")
         second.sign(pending)
         assert api.case(pending)["case"]["recipients"][0]["signed"] == "signed"
+
+
+def test_plugin_and_package_import_neither_airflow_nor_fastapi():
+    code = (
+        "import sys, airflow_provider_nextsign.sandbox.pytest_plugin, airflow_provider_nextsign.sandbox as s;"
+        "heavy = [m for m in ('airflow', 'fastapi', 'uvicorn', 'docx') if m in sys.modules];"
+        "assert not heavy, heavy; assert s.SandboxServer.__name__ == 'SandboxServer'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
