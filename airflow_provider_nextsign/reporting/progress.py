@@ -26,10 +26,10 @@ def _stat(stats: Any, name: str) -> float | None:
 class ReportProgress:
     """Counts a report's work and logs a progress line at most every ``interval`` seconds.
 
-    Requests spent are the tokens the request budget granted since the start (its ``stats["granted"]``,
-    retries included; the budget is shared, so concurrent tasks of the same key count too), or, without
-    a budget, one per Case List page plus one per Get Multiple batch. ``requests_per_minute`` (the
-    budget's rate) turns the requests still expected into time left.
+    Requests spent are the tokens the request budget granted since the start (its ``stats``:
+    ``granted`` minus ``reslotted``, retries included; the budget is shared, so concurrent tasks of the
+    same key count too), or, without a budget, one per Case List page plus one per Get Multiple batch.
+    ``requests_per_minute`` (the budget's rate) turns the requests still expected into time left.
     ``expected_cases`` (e.g. the number of cases the previous run saw) makes the estimate possible
     before the last Case List page: the list API gives no total count.
     """
@@ -54,7 +54,7 @@ class ReportProgress:
         self.log = logger or logging.getLogger(__name__)
         self._clock = clock
         self._budget = budget
-        self._granted0 = self._budget_stat("granted")
+        self._granted0 = self._budget_requests()
         self._waited0 = self._budget_stat("waited_seconds")
         self.started = clock()
         self._last_log = self.started
@@ -88,10 +88,15 @@ class ReportProgress:
     @property
     def requests_spent(self) -> int:
         """Requests made since the start, from the budget when it counts them, else estimated."""
-        granted = self._budget_stat("granted")
+        granted = self._budget_requests()
         if granted is not None and self._granted0 is not None:
             return int(granted - self._granted0)
         return self.requests_estimated
+
+    def _budget_requests(self) -> float | None:
+        """Requests sent through the budget: tokens granted minus slots given up and taken again."""
+        granted = self._budget_stat("granted")
+        return None if granted is None else granted - (self._budget_stat("reslotted") or 0.0)
 
     def _budget_stat(self, name: str) -> float | None:
         stats = getattr(self._budget, "stats", None)
