@@ -1,19 +1,8 @@
 """Each example DAG runs end to end with dag.test() against the sandbox (Airflow 3.3 and 2.11)."""
 
-# The import guard below must run before the package imports (temporary until issues 2/3 land).
 from __future__ import annotations
 
-import importlib
-
 import pytest
-
-# Runs once the hook (issue 2) and the sandbox with its pytest fixture (issue 3) are in the tree.
-pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
-if not hasattr(
-    importlib.import_module("airflow_provider_nextsign.sandbox.pytest_plugin"), "nextsign_sandbox"
-):
-    pytest.skip("needs the nextsign_sandbox fixture (issue 3)", allow_module_level=True)
-
 
 CONTRACT_DAG = "example_nextsign_contract_signing.py"
 

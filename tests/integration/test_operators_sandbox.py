@@ -1,23 +1,11 @@
 """Operators, sensor and trigger against the sandbox: real HTTP, real state changes, injected faults."""
 
-# The import guard below must run before the package imports (temporary until issues 2/3 land).
-# ruff: noqa: I001
 from __future__ import annotations
-
-import importlib
-
-import pytest
-
-# Runs once the hook (issue 2) and the sandbox with its pytest fixture (issue 3) are in the tree.
-pytest.importorskip("airflow_provider_nextsign.hooks.nextsign", reason="needs the NextSign hook (issue 2)")
-if not hasattr(
-    importlib.import_module("airflow_provider_nextsign.sandbox.pytest_plugin"), "nextsign_sandbox"
-):
-    pytest.skip("needs the nextsign_sandbox fixture (issue 3)", allow_module_level=True)
 
 import asyncio
 import json
 
+import pytest
 
 from airflow_provider_nextsign.exceptions import NextSignCaseFailedError
 from airflow_provider_nextsign.operators.cases import NextSignCreateCaseOperator, NextSignDeleteCaseOperator
@@ -25,7 +13,6 @@ from airflow_provider_nextsign.operators.forms import NextSignSubmitFormOperator
 from airflow_provider_nextsign.sensors.case import NextSignCaseSensor
 from airflow_provider_nextsign.triggers import _poller
 from airflow_provider_nextsign.triggers.case import NextSignCaseTrigger
-
 
 RECIPIENTS = [{"name": "Jane Doe", "email": "jane@example.com", "signing": True}]
 
@@ -108,7 +95,7 @@ def test_triggers_share_polling_against_the_sandbox(nextsign_sandbox, monkeypatc
     async def counting(self, ids):
         calls.append(len(ids))
         result = await original(self, ids)
-        if len(calls) == 2:  # after two rounds, everybody signs
+        if len(calls) == 6:  # after two full rounds (3 batches each), everybody signs
             for case_id in case_ids:
                 await asyncio.to_thread(nextsign_sandbox.sign, case_id)
         return result
