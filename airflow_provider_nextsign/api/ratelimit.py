@@ -44,6 +44,11 @@ MAX_HORIZON_SECONDS = 86_400.0
 #: How long one reservation waits for the file lock before using in-process state for that call.
 FILE_LOCK_TIMEOUT_SECONDS = 10.0
 _RECORD_SIZE = 128
+#: A caller waking up later than this fraction of the interval after its slot takes a new slot ...
+_LATE_FRACTION = 0.25
+#: ... at most this many times in a row (then it sends anyway).
+_MAX_LATE = 3
+_SEND, _LATE, _PAUSED = "send", "late", "paused"
 
 
 class Clock(Protocol):
@@ -127,6 +132,7 @@ class RequestBudget:
         self._granted = 0
         self._waited = 0.0
         self._penalties = 0
+        self._reslotted = 0
         self._state_file: Path | None = None
         self._file_lock: filelock.BaseFileLock | None = None
         self._busy_warned = False
@@ -148,9 +154,15 @@ class RequestBudget:
 
     @property
     def stats(self) -> dict[str, float | int]:
-        """Counters of this process: tokens ``granted``, ``waited_seconds`` in total, ``penalties`` (429s)."""
+        """Counters of this process: tokens ``granted``, ``waited_seconds`` in total, ``penalties`` (429s),
+        ``reslotted`` (slots given up because a pause covered them or the caller woke up late)."""
         with self._lock:
-            return {"granted": self._granted, "waited_seconds": self._waited, "penalties": self._penalties}
+            return {
+                "granted": self._granted,
+                "waited_seconds": self._waited,
+                "penalties": self._penalties,
+                "reslotted": self._reslotted,
+            }
 
     def set_rate(self, requests_per_minute: float) -> None:
         """Change the budget; tokens already granted keep their slots, later ones use the new spacing."""
@@ -165,15 +177,16 @@ class RequestBudget:
 
     def acquire(self) -> float:
         """Block until a token is granted; return the seconds waited."""
-        waited = 0.0
+        waited, late = 0.0, 0
         while True:
             delay, slot = self._reserve()
-            if delay <= 0.0:
+            if delay > 0.0:
+                self._clock.sleep(delay)
+                waited += delay
+            verdict = self._verdict(slot, delay > 0.0, late)
+            if verdict is _SEND:
                 return waited
-            self._clock.sleep(delay)
-            waited += delay
-            if not self._paused_after(slot):
-                return waited
+            late += verdict is _LATE
 
     async def acquire_async(self) -> float:
         """Like :meth:`acquire`, but waits with :func:`asyncio.sleep` and never blocks the event loop.
@@ -182,15 +195,18 @@ class RequestBudget:
         """
         import asyncio
 
-        waited = 0.0
+        waited, late = 0.0, 0
         while True:
             delay, slot = await asyncio.to_thread(self._reserve)
-            if delay <= 0.0:
+            if delay > 0.0:
+                await asyncio.sleep(delay)
+                waited += delay
+                verdict = await asyncio.to_thread(self._verdict, slot, True, late)
+            else:
+                verdict = self._verdict(slot, False, late)  # reads no file: fine on the loop
+            if verdict is _SEND:
                 return waited
-            await asyncio.sleep(delay)
-            waited += delay
-            if not await asyncio.to_thread(self._paused_after, slot):
-                return waited
+            late += verdict is _LATE
 
     def penalize(self, seconds: float) -> None:
         """A 429 arrived with ``Retry-After: seconds``: nobody sharing this budget sends before now + seconds.
@@ -242,6 +258,23 @@ class RequestBudget:
             self._granted += 1
             self._waited += delay
         return delay, slot
+
+    def _verdict(self, slot: float, waited: bool, late_so_far: int) -> str:
+        """Whether the caller may send on its slot now, or must take a new one (and why).
+
+        A new one is needed if a penalize() issued while it waited covers the slot, or if it woke up
+        late: a request sent well after its slot eats the slack that keeps the next 60 s window under
+        the limit (about one interval), so it is re-queued instead, wasting that one slot.
+        """
+        if waited and self._paused_after(slot):
+            verdict = _PAUSED
+        elif late_so_far < _MAX_LATE and self._clock.now() - slot > self.interval * _LATE_FRACTION:
+            verdict = _LATE
+        else:
+            return _SEND
+        with self._lock:
+            self._reslotted += 1
+        return verdict
 
     def _paused_after(self, slot: float) -> bool:
         """Whether a penalize() issued after the slot was reserved covers the slot (then take a new one)."""

@@ -32,6 +32,7 @@ class FakeClock:
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self.t = start
         self.on_sleep = None
+        self.overshoot: list[float] = []  # extra seconds the next sleeps oversleep (a busy host)
 
     def now(self) -> float:
         return self.t
@@ -40,7 +41,7 @@ class FakeClock:
         if self.on_sleep is not None:
             hook, self.on_sleep = self.on_sleep, None
             hook()
-        self.t += seconds
+        self.t += seconds + (self.overshoot.pop(0) if self.overshoot else 0.0)
 
 
 class RecordingClock:
@@ -99,7 +100,12 @@ def test_150_reads_at_100_per_minute_are_evenly_spaced(tmp_path, clock):
     gaps = [b - a for a, b in itertools.pairwise(grants)]
     assert min(gaps) == pytest.approx(T100)
     assert max_in_window(grants) <= 100
-    assert budget.stats == {"granted": 150, "waited_seconds": pytest.approx(waited), "penalties": 0}
+    assert budget.stats == {
+        "granted": 150,
+        "waited_seconds": pytest.approx(waited),
+        "penalties": 0,
+        "reslotted": 0,
+    }
 
 
 def test_first_token_after_idle_is_immediate(tmp_path, clock):
@@ -245,6 +251,30 @@ def test_a_caller_already_waiting_takes_a_new_slot_after_the_pause(tmp_path, clo
     assert budget.acquire() == pytest.approx(10)
     assert clock.now() == pytest.approx(start + 10)
     assert budget.acquire() == pytest.approx(T100)  # spaced after the pause, no burst
+
+
+def test_a_caller_waking_up_late_takes_a_new_slot(tmp_path, clock):
+    budget = get_budget(HOST, COMPANY, API_KEY, 100, shared_dir=tmp_path, clock=clock)
+    start = clock.now()
+    budget.acquire()
+    clock.overshoot = [0.1]  # late by a sixth of the interval: still within the slack, sends
+    budget.acquire()
+    assert clock.now() == pytest.approx(start + T100 + 0.1)
+    clock.overshoot = [0.5]  # late by most of the interval: sending now could crowd the next window
+    budget.acquire()
+    assert clock.now() == pytest.approx(start + 3 * T100)  # sent on the next free slot instead
+    assert budget.stats["reslotted"] == 1
+
+
+def test_a_caller_late_again_and_again_sends_after_three_new_slots(tmp_path, clock):
+    budget = get_budget(HOST, COMPANY, API_KEY, 100, shared_dir=tmp_path, clock=clock)
+    other_process = RequestBudget(budget.key, 100, state_file=tmp_path / f"{budget.key}.json", clock=clock)
+    for _ in range(100):  # keeps the schedule a minute ahead, so every new slot means waiting again
+        other_process.reserve()
+    clock.overshoot = [0.3] * 10  # half an interval late after every sleep
+    budget.acquire()
+    assert budget.stats["reslotted"] == 3
+    assert budget.stats["granted"] == 4
 
 
 def test_penalize_ignores_nonsense_durations(tmp_path, clock):
