@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_nextsign.sandbox import routes_cases, routes_control, routes_files, routes_forms
 from airflow_provider_nextsign.sandbox.core import Sandbox
-from airflow_provider_nextsign.sandbox.guard import ApiError, Dropped
+from airflow_provider_nextsign.sandbox.guard import ApiError, Dropped, error_response
 
 
 def create_app(sandbox: Sandbox) -> FastAPI:
@@ -27,8 +27,8 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, err: ApiError) -> JSONResponse:
-        return err.response()
+    async def api_error(request: Request, err: ApiError) -> Response:
+        return await error_response(request, err)
 
     @app.exception_handler(Dropped)
     async def dropped(request: Request, err: Dropped) -> Response:

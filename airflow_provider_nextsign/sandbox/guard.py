@@ -114,9 +114,21 @@ async def open_call(
         sandbox.sleeping.add(task)
         try:
             await asyncio.sleep(fault.options.get("seconds", 2.0))
+        except asyncio.CancelledError:  # the server is stopping: answer nothing, log nothing
+            raise Dropped() from None
         finally:
             sandbox.sleeping.discard(task)
+    request.state.fault = fault
     return Call(request, fault)
+
+
+async def error_response(request: Request, err: ApiError) -> Response:
+    """The response of an :class:`ApiError`; lost as well when a ``lost_response`` fault is armed."""
+    fault = getattr(request.state, "fault", None)
+    if fault is not None and fault.kind == "lost_response":
+        await drop_connection(request.scope)
+        return Response(status_code=500)
+    return err.response()
 
 
 async def _drop(request: Request) -> None:

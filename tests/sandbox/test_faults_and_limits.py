@@ -75,6 +75,14 @@ def test_lost_response_applies_the_write(api, nextsign_sandbox, operation):
     assert case["referenceId"] == "lost"
 
 
+def test_lost_response_loses_an_error_answer_too(api, nextsign_sandbox):
+    nextsign_sandbox.inject_fault("case_create", "lost_response")
+    with pytest.raises(requests.ConnectionError):
+        api.post(api.v2("case/create"), json={"title": "no recipients"})
+    assert nextsign_sandbox.cases() == []
+    assert api.post(api.v2("case/create"), json={}).status_code == 400  # consumed
+
+
 def test_fault_arguments_are_checked(api, nextsign_sandbox):
     with pytest.raises(ValueError, match="operation must be one of"):
         nextsign_sandbox.inject_fault("case_update", "drop")
