@@ -1,0 +1,184 @@
+"""Benchmark of the case report: wall time over the request-budget minimum, and peak memory.
+
+    python -m benchmarks.reporting            # 10,000 and 100,000 cases
+    python -m benchmarks.reporting --quick    # 1,000 and 10,000 cases
+
+A sandbox runs in its own process (100 requests per sandbox minute, sped up by ``--time-scale``) and is
+seeded in bulk. Each size is reported by a fresh worker process (so peak RSS is its own): Case List pages
++ batched Get Multiple + flattening + upsert into a SQLite file, i.e. the operator's pipeline.
+
+Printed per size:
+- ``requests`` and ``budget_min_s``: the requests made and the least time the budget allows for them
+  at the scaled rate; ``wall_s`` and ``over_budget_s`` (wall minus that minimum: local work + sandbox);
+- ``cpu_s``: CPU time of the report process, the local work; ``local_share_at_100rpm``: that work as a
+  share of a run at NextSign's real 100 requests/minute (``cpu / (cpu + requests * 0.6 s)``);
+  the target is under 5% at 10,000 cases;
+- ``peak_rss_mb`` and ``rss_growth_mb`` (peak minus the RSS after imports): flat across sizes means
+  the memory does not grow with the number of cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import requests
+
+REAL_RPM = 100.0
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def worker(connection: dict[str, Any], chunk_size: int) -> dict[str, Any]:
+    """Run one report into a fresh SQLite file and measure it (runs in its own process)."""
+    import sqlalchemy as sa
+
+    from airflow_provider_nextsign.api.client import NextSignClient
+    from airflow_provider_nextsign.reporting.frames import iter_case_frames, to_frames
+    from airflow_provider_nextsign.reporting.progress import ReportProgress
+    from airflow_provider_nextsign.reporting.warehouse import SqlReportWriter, WriteResult
+
+    to_frames([])  # import pandas before the baseline
+    extra = connection["extra"]
+    client = NextSignClient(
+        connection["login"],
+        connection["password"],
+        host=connection["host"],
+        files_host=extra["files_host"],
+        requests_per_minute=float(extra["requests_per_minute"]),
+        timeout=120,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = SqlReportWriter(sa.create_engine(f"sqlite:///{tmp}/bench.db"))
+        writer.create_tables()
+        baseline = _rss_mb()
+        progress = ReportProgress.for_client(client, interval=1e9)
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        totals = WriteResult()
+        for frames in iter_case_frames(client, chunk_size=chunk_size, progress=progress):
+            totals += writer.write(frames)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    requests_made = progress.requests_spent
+    budget_min = requests_made * 60.0 / float(extra["requests_per_minute"])
+    return {
+        "cases": totals.inserted,
+        "requests": requests_made,
+        "budget_min_s": round(budget_min, 2),
+        "wall_s": round(wall, 2),
+        "over_budget_s": round(wall - budget_min, 2),
+        "cpu_s": round(cpu, 2),
+        "local_share_at_100rpm": round(cpu / (cpu + requests_made * 60.0 / REAL_RPM), 4),
+        "peak_rss_mb": round(_rss_mb(), 1),
+        "rss_growth_mb": round(_rss_mb() - baseline, 1),
+    }
+
+
+def _start_sandbox(time_scale: float) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_nextsign.sandbox",
+            "--requests-per-minute",
+            str(int(REAL_RPM)),
+            "--time-scale",
+            str(time_scale),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    if not first:
+        proc.kill()
+        raise SystemExit("the sandbox did not start")
+    return proc, json.loads(first)["connection"]
+
+
+def _seed(connection: dict[str, Any], count: int) -> None:
+    headers = {"Authorization": f"Bearer {connection['password']}"}
+    for start in range(0, count, 5000):
+        n = min(5000, count - start)
+        resp = requests.post(
+            f"{connection['host']}/_sandbox/seed", json={"count": n}, headers=headers, timeout=600
+        )
+        resp.raise_for_status()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.reporting", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="1,000 and 10,000 cases instead of 10,000 and 100,000"
+    )
+    parser.add_argument("--sizes", help="comma-separated case counts (overrides --quick)")
+    parser.add_argument("--time-scale", type=float, default=2000.0, help="sandbox minutes per real minute")
+    parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # connection JSON: run one measurement
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker), args.chunk_size)))
+        return 0
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([1000, 10000] if args.quick else [10000, 100000])
+    )
+    proc, connection = _start_sandbox(args.time_scale)
+    results = []
+    try:
+        seeded = 0
+        for size in sorted(sizes):
+            t0 = time.perf_counter()
+            _seed(connection, size - seeded)
+            seeded = size
+            print(f"seeded {size} cases in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.reporting",
+                    "--worker",
+                    json.dumps(connection),
+                    "--chunk-size",
+                    str(args.chunk_size),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )
+            result = {"size": size, **json.loads(out.stdout.strip().splitlines()[-1])}
+            results.append(result)
+            print(json.dumps(result))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    for result in results:
+        share = result["local_share_at_100rpm"]
+        verdict = "ok" if share < 0.05 else "OVER TARGET"
+        print(
+            f"{result['size']} cases: local work {share:.1%} of a run at 100 requests/minute "
+            f"(target < 5%): {verdict}"
+        )
+    if len(results) > 1:
+        growth = results[-1]["peak_rss_mb"] - results[0]["peak_rss_mb"]
+        print(
+            f"peak RSS {results[0]['peak_rss_mb']} MB at {results[0]['size']} cases, "
+            f"{results[-1]['peak_rss_mb']} MB at {results[-1]['size']} (+{growth:.1f} MB)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
