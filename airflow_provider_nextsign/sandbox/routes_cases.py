@@ -44,9 +44,10 @@ async def cases_list(request: Request, company: str) -> Response:
     index = _non_negative_int(query.get("index"), "index", 0)
     if limit == 0:
         raise bad_request("limit must be at least 1")
-    cases = sandbox_of(request).store.list_cases(status=status, folder=query.get("folder") or None)
-    page = cases[index * limit : (index + 1) * limit]
-    return await call.finish({"status": "company_found", "cases": [list_item(c) for c in page]})
+    page = sandbox_of(request).store.list_page(
+        status=status, folder=query.get("folder") or None, index=index, limit=limit, item=list_item
+    )
+    return await call.finish({"status": "company_found", "cases": page})
 
 
 @router.get("/case/{case_id}/get")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -106,6 +107,23 @@ class Store:
                 if (status is None or self.status[case_id] == status)
                 and (folder is None or case.get("folder") == folder)
             ]
+
+    def list_page(
+        self, *, status: str | None, folder: str | None, index: int, limit: int, item: Callable[[Any], Any]
+    ) -> list[Any]:
+        """Page ``index`` (zero-based, ``limit`` per page) of the matching cases, each mapped by ``item``.
+
+        ``item`` runs under the lock on the stored case and must return a new object.
+        """
+        with self.lock:
+            matching = (
+                case
+                for case_id, case in self.cases.items()
+                if (status is None or self.status[case_id] == status)
+                and (folder is None or case.get("folder") == folder)
+            )
+            start = index * limit
+            return [item(case) for case in itertools.islice(matching, start, start + limit)]
 
     # ------------------------------------------------------------------ files
 
