@@ -55,7 +55,9 @@ class Sandbox:
         self.faults = FaultInjector()
         self.webhooks = _make_dispatcher(self.time_scale)
         self.lifecycle = Lifecycle(self.store, self._emit)
-        self.simulator = SigningSimulator(self.lifecycle, sign_after=sign_after, outcome=outcome)
+        self.simulator = SigningSimulator(
+            self.lifecycle, sign_after=sign_after, outcome=outcome, time_scale=self.time_scale
+        )
         self._presigned: dict[str, tuple[str, float]] = {}
         self._presign_lock = threading.Lock()
         # Requests held by a "slow" fault; the server cancels them at once when it stops.
@@ -85,10 +87,11 @@ class Sandbox:
     # ------------------------------------------------------------------ settings
 
     def settings(self) -> dict[str, Any]:
-        """The current settings (what ``POST /_sandbox/config`` can change)."""
+        """The current settings (what ``POST /_sandbox/config`` can change, besides webhook delivery)."""
         return {
             "sign_after": self.simulator.sign_after,
             "outcome": self.simulator.outcome,
+            "auto_expire": self.simulator.auto_expire,
             "requests_per_minute": self.limiter.limit,
             "rate_limit": self.limiter.enabled,
             "time_scale": self.time_scale,
@@ -97,31 +100,36 @@ class Sandbox:
         }
 
     def configure(self, **settings: Any) -> dict[str, Any]:
-        """Change settings: sign_after, outcome, requests_per_minute, rate_limit, time_scale,
-        max_upload_bytes, presign_ttl (API seconds) and the webhook dispatcher's base_delay, factor,
-        max_attempts, timeout, duplicates. Unknown names raise ValueError."""
+        """Change settings and return them all.
+
+        Names: sign_after, outcome (sign/deny/expire), auto_expire, requests_per_minute, rate_limit,
+        time_scale, max_upload_bytes, presign_ttl (API seconds), and the webhook dispatcher's
+        base_delay, factor, max_attempts, timeout, duplicates. Bad names or values raise ValueError.
+        """
         known = {*self.settings(), *_WEBHOOK_SETTINGS}
         unknown = sorted(set(settings) - known)
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if "sign_after" in settings or "outcome" in settings:
-            self.simulator.configure(
-                sign_after=settings.get("sign_after", self.simulator.sign_after),
-                outcome=settings.get("outcome"),
-            )
+        for name in ("max_upload_bytes", "presign_ttl"):
+            value = settings.get(name, 1)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        self.limiter.configure(
+            limit=settings.get("requests_per_minute"),
+            time_scale=settings.get("time_scale"),
+            enabled=settings.get("rate_limit"),
+        )
         if "time_scale" in settings:
-            self.limiter.configure(time_scale=settings["time_scale"])
             self.time_scale = float(settings["time_scale"])
-        self.limiter.configure(limit=settings.get("requests_per_minute"), enabled=settings.get("rate_limit"))
+        simulator = {
+            k: settings[k] for k in ("sign_after", "outcome", "auto_expire", "time_scale") if k in settings
+        }
+        if simulator:
+            self.simulator.configure(**simulator)
         for name in ("max_upload_bytes", "presign_ttl"):
             if name in settings:
-                value = settings[name]
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                    raise ValueError(f"{name} must be a positive number, got {value!r}")
-                setattr(self, name, value)
-        hooks = {k: v for k, v in settings.items() if k in _WEBHOOK_SETTINGS}
-        if "time_scale" in settings:
-            hooks.setdefault("time_scale", self.time_scale)
+                setattr(self, name, settings[name])
+        hooks = {k: v for k, v in settings.items() if k in (*_WEBHOOK_SETTINGS, "time_scale")}
         if hooks and self.webhooks is not None:
             self.webhooks.configure(**hooks)
         return self.settings()

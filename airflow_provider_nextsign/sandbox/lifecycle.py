@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from airflow_provider_nextsign.sandbox._util import later_iso, object_id
+from airflow_provider_nextsign.sandbox._util import later_iso, object_id, parse_iso
 from airflow_provider_nextsign.sandbox.cases import next_group
 from airflow_provider_nextsign.sandbox.store import DENIED, EXPIRED, PENDING, SIGNED, Store
 
@@ -200,55 +200,100 @@ def _check_sign_after(sign_after: object) -> float | None:
 
 
 class SigningSimulator:
-    """Background thread that acts on pending cases ``sign_after`` wall seconds after each step.
+    """Background thread acting on pending cases: the signing simulator and the expiry clock.
 
-    ``outcome="sign"`` signs the next group of signers per step (group order); ``"deny"`` and
-    ``"expire"`` end the case after one delay. ``sign_after`` None or 0 = only on demand.
+    Simulator: ``sign_after`` wall seconds after creation and after each step, ``outcome="sign"``
+    signs the next group of signers (group order); ``"deny"`` and ``"expire"`` end the case after
+    one delay. ``sign_after`` None or 0 = only on demand.
+
+    Expiry clock (``auto_expire``): a case whose ``settings.availability`` is not ``unlimited``
+    expires ``days`` API days after creation (``case.expiry.7days`` fires 7 API days before);
+    API time runs ``time_scale`` times faster than real time.
     """
 
     def __init__(
-        self, lifecycle: Lifecycle, *, sign_after: float | None = None, outcome: str = "sign"
+        self,
+        lifecycle: Lifecycle,
+        *,
+        sign_after: float | None = None,
+        outcome: str = "sign",
+        time_scale: float = 1.0,
+        auto_expire: bool = True,
     ) -> None:
         self.lifecycle = lifecycle
         self.sign_after = _check_sign_after(sign_after)
         self.outcome = _check_outcome(outcome)
-        self._heap: list[tuple[float, int, str]] = []
+        self.time_scale = time_scale
+        self.auto_expire = auto_expire
+        self._heap: list[tuple[float, int, str, str]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopped = False
         self._thread: threading.Thread | None = None
-        lifecycle.on_created = self.schedule
+        lifecycle.on_created = self._on_created
 
     @property
     def active(self) -> bool:
-        """Whether cases are acted on automatically."""
+        """Whether the simulator acts on cases automatically."""
         return bool(self.sign_after and self.sign_after > 0)
 
-    def configure(self, *, sign_after: float | object | None = ..., outcome: str | None = None) -> None:
-        """Change the delay and/or the outcome; pending cases are rescheduled from now."""
+    def configure(
+        self,
+        *,
+        sign_after: float | object | None = ...,
+        outcome: str | None = None,
+        time_scale: float | None = None,
+        auto_expire: bool | None = None,
+    ) -> None:
+        """Change settings; pending cases are rescheduled (simulator steps from now)."""
         if outcome is not None:
             self.outcome = _check_outcome(outcome)
+        if sign_after is ... and time_scale is None and auto_expire is None:
+            return
         if sign_after is not ...:
             self.sign_after = _check_sign_after(sign_after)
-            with self._cond:
-                self._heap.clear()
-            self.schedule_pending()
+        if time_scale is not None:
+            self.time_scale = time_scale
+        if auto_expire is not None:
+            self.auto_expire = bool(auto_expire)
+        with self._cond:
+            self._heap.clear()
+        self.schedule_pending()
 
     def schedule_pending(self) -> None:
-        """Schedule every pending case (after a restart or a change of ``sign_after``)."""
+        """Schedule every pending case (at start, after a restart or a change of settings)."""
         with self.lifecycle.store.lock:
             pending = [cid for cid, status in self.lifecycle.store.status.items() if status == PENDING]
         for case_id in pending:
-            self.schedule(case_id)
+            self._on_created(case_id)
+
+    def _on_created(self, case_id: str) -> None:
+        self.schedule(case_id)
+        self._schedule_expiry(case_id)
 
     def schedule(self, case_id: str) -> None:
-        """Act on ``case_id`` after ``sign_after`` seconds (no-op when inactive)."""
-        if not self.active:
+        """Take the next simulator step on ``case_id`` after ``sign_after`` seconds (no-op when inactive)."""
+        if self.active:
+            self._push(time.monotonic() + float(self.sign_after or 0), case_id, "step")
+
+    def _schedule_expiry(self, case_id: str) -> None:
+        if not self.auto_expire:
             return
+        case = self.lifecycle.store.get_case(case_id)
+        availability = (case or {}).get("settings", {}).get("availability") or {}
+        days = availability.get("days")
+        if case is None or availability.get("unlimited") or not isinstance(days, (int, float)) or days <= 0:
+            return
+        created = parse_iso(case["createdAt"]) / 1000
+        to_monotonic = time.monotonic() - time.time()
+        day = 86400 / self.time_scale
+        self._push(created + days * day + to_monotonic, case_id, "expire")
+        if days > 7:
+            self._push(created + (days - 7) * day + to_monotonic, case_id, "warn")
+
+    def _push(self, due: float, case_id: str, action: str) -> None:
         with self._cond:
-            heapq.heappush(
-                self._heap, (time.monotonic() + float(self.sign_after or 0), next(self._seq), case_id)
-            )
+            heapq.heappush(self._heap, (due, next(self._seq), case_id, action))
             self._cond.notify()
 
     def start(self) -> None:
@@ -273,18 +318,23 @@ class SigningSimulator:
                     self._cond.wait(timeout)
                 if self._stopped:
                     return
-                _, _, case_id = heapq.heappop(self._heap)
+                _, _, case_id, action = heapq.heappop(self._heap)
             try:
-                self._step(case_id)
+                if self.lifecycle.store.case_status(case_id) == PENDING:
+                    self._act(case_id, action)
             except (CaseNotFound, CaseConflict):
                 pass  # deleted or finished on demand meanwhile
             except Exception:
                 log.exception("signing simulator failed on case %s", case_id)
 
-    def _step(self, case_id: str) -> None:
-        if self.lifecycle.store.case_status(case_id) != PENDING:
-            return
-        if self.outcome == "deny":
+    def _act(self, case_id: str, action: str) -> None:
+        if action == "expire":
+            self.lifecycle.expire(case_id)
+        elif action == "warn":
+            case = self.lifecycle.store.get_case(case_id)
+            if case is not None:
+                self.lifecycle.emit("case.expiry.7days", case)
+        elif self.outcome == "deny":
             self.lifecycle.deny(case_id)
         elif self.outcome == "expire":
             self.lifecycle.expire(case_id)

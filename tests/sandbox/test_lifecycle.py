@@ -109,3 +109,27 @@ def test_seed_over_http_and_python(api, nextsign_sandbox):
 def test_config_rejects_unknown_settings(api):
     response = api.control("config", colour="blue")
     assert response.status_code == 400 and "colour" in response.json()["message"]
+
+
+@pytest.mark.nextsign_sandbox(time_scale=864000)  # one API day passes in 0.1 s
+def test_cases_expire_after_their_availability_days(api, nextsign_sandbox, receiver):
+    url, received = receiver
+    nextsign_sandbox.add_webhook(url, ["case.expiry.7days", "case.expiry.expired"])
+    limited = api.create(settings={"availability": {"unlimited": False, "days": 8}})["_id"]
+    unlimited = api.create(settings={"availability": {"unlimited": True, "days": 1}})["_id"]
+    case = _wait_for(lambda: (c := api.case(limited)["case"])["settings"]["availability"]["isExpired"] and c)
+    assert case["case_status"] == "expired"
+    assert (time.time() - case_created(case)) >= 0.8
+    _wait_for(lambda: len(received) == 2)
+    assert [r["body"]["trigger"] for r in received] == ["case.expiry.7days", "case.expiry.expired"]
+    assert api.case(unlimited)["case"]["settings"]["availability"]["isExpired"] is False
+    nextsign_sandbox.configure(auto_expire=False)
+    never = api.create(settings={"availability": {"unlimited": False, "days": 1}})["_id"]
+    time.sleep(0.2)
+    assert api.case(never)["case"]["settings"]["availability"]["isExpired"] is False
+
+
+def case_created(case):
+    from datetime import datetime
+
+    return datetime.strptime(case["createdAt"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
