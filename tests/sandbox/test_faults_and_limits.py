@@ -120,7 +120,7 @@ def test_rate_limit_429_with_retry_after_then_recovers(api, nextsign_sandbox):
 
 
 @pytest.mark.nextsign_sandbox(requests_per_minute=1)
-def test_rate_limit_counts_per_key_and_can_be_switched_off(api, nextsign_sandbox):
+def test_rate_limit_ignores_unauthenticated_requests_and_can_be_switched_off(api, nextsign_sandbox):
     assert api.get(api.v2("cases/get")).status_code == 200
     unauthenticated = api.session.get(api.v2("cases/get"))
     assert unauthenticated.status_code == 401  # not counted, not limited
