@@ -2,10 +2,15 @@
 
     python -m benchmarks.reporting            # 10,000 and 100,000 cases
     python -m benchmarks.reporting --quick    # 1,000 and 10,000 cases
+    python -m benchmarks.reporting --synthetic --sizes 10000,100000   # no HTTP: local work and memory only
 
 A sandbox runs in its own process (100 requests per sandbox minute, sped up by ``--time-scale``) and is
 seeded in bulk. Each size is reported by a fresh worker process (so peak RSS is its own): Case List pages
 + batched Get Multiple + flattening + upsert into a SQLite file, i.e. the operator's pipeline.
+
+``--synthetic`` replaces the sandbox with an in-process fake client that builds sandbox-shaped bodies
+(no HTTP, no budget; requests are counted as list pages + Get Multiple batches): it isolates the local
+work and the memory profile at sizes where the sandbox itself would dominate the wall time.
 
 Printed per size:
 - ``requests`` and ``budget_min_s``: the requests made and the least time the budget allows for them
@@ -38,6 +43,65 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+class SyntheticClient:
+    """Case List and Get Multiple over ``count`` generated, sandbox-shaped cases (nothing stored)."""
+
+    batch_size = 50
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    @staticmethod
+    def _id(n: int) -> str:
+        return f"{n:024x}"
+
+    def list_cases(self, *, status: Any = None, folder: Any = None, page_size: int = 100) -> Any:
+        for n in range(self.count):
+            yield {
+                "_id": self._id(n),
+                "title": f"Case {n}",
+                "folder": "Default",
+                "createdAt": "2026-01-01T00:00:00.000Z",
+                "updatedAt": "2026-01-02T00:00:00.000Z",
+            }
+
+    def get_cases(self, case_ids: list[str]) -> list[dict[str, Any]]:
+        return [self._body(case_id) for case_id in case_ids]
+
+    def _body(self, case_id: str) -> dict[str, Any]:
+        signed = int(case_id, 16) % 3 == 0
+        return {
+            "_id": case_id,
+            "nextSignKey": f"NS-{case_id[-6:]}",
+            "referenceId": f"ref-{case_id}",
+            "title": "Seeded case",
+            "folder": "Default",
+            "type": "Simple sign",
+            "user_name": "Sandbox User",
+            "user_email": "sandbox@example.com",
+            "settings": {"availability": {"days": 14, "isExpired": False, "unlimited": False}},
+            "recipients": [
+                {
+                    "name": f"Signer {i}",
+                    "email": f"signer{i}@example.com",
+                    "signing": True,
+                    "group": 0,
+                    "order": i,
+                    "signed": "signed" if signed else "pending",
+                    "signedDateAndTime": "2026-01-02T00:00:00.000Z" if signed else None,
+                    "log": [],
+                }
+                for i in range(2)
+            ],
+            "documents": [{"name": "Seeded.pdf", "sign_obligated": True, "document_id": case_id[::-1]}],
+            "signedDocuments": [{"name": "Seeded.pdf", "file": f"https://files.test/{case_id}.pdf"}]
+            if signed
+            else [],
+            "createdAt": "2026-01-01T00:00:00.000Z",
+            "updatedAt": "2026-01-02T00:00:00.000Z",
+        }
+
+
 def worker(connection: dict[str, Any], chunk_size: int) -> dict[str, Any]:
     """Run one report into a fresh SQLite file and measure it (runs in its own process)."""
     import sqlalchemy as sa
@@ -48,15 +112,21 @@ def worker(connection: dict[str, Any], chunk_size: int) -> dict[str, Any]:
     from airflow_provider_nextsign.reporting.warehouse import SqlReportWriter, WriteResult
 
     to_frames([])  # import pandas before the baseline
-    extra = connection["extra"]
-    client = NextSignClient(
-        connection["login"],
-        connection["password"],
-        host=connection["host"],
-        files_host=extra["files_host"],
-        requests_per_minute=float(extra["requests_per_minute"]),
-        timeout=120,
-    )
+    client: Any
+    if "synthetic" in connection:
+        client = SyntheticClient(int(connection["synthetic"]))
+        rate = float("inf")
+    else:
+        extra = connection["extra"]
+        rate = float(extra["requests_per_minute"])
+        client = NextSignClient(
+            connection["login"],
+            connection["password"],
+            host=connection["host"],
+            files_host=extra["files_host"],
+            requests_per_minute=rate,
+            timeout=120,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         writer = SqlReportWriter(sa.create_engine(f"sqlite:///{tmp}/bench.db"))
         writer.create_tables()
@@ -68,7 +138,7 @@ def worker(connection: dict[str, Any], chunk_size: int) -> dict[str, Any]:
             totals += writer.write(frames)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     requests_made = progress.requests_spent
-    budget_min = requests_made * 60.0 / float(extra["requests_per_minute"])
+    budget_min = requests_made * 60.0 / rate
     return {
         "cases": totals.inserted,
         "requests": requests_made,
@@ -124,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", help="comma-separated case counts (overrides --quick)")
     parser.add_argument("--time-scale", type=float, default=2000.0, help="sandbox minutes per real minute")
     parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument(
+        "--synthetic", action="store_true", help="fake in-process client instead of the sandbox"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # connection JSON: run one measurement
     args = parser.parse_args(argv)
     if args.worker:
@@ -134,15 +207,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.sizes
         else ([1000, 10000] if args.quick else [10000, 100000])
     )
-    proc, connection = _start_sandbox(args.time_scale)
+    proc, connection = (None, {}) if args.synthetic else _start_sandbox(args.time_scale)
     results = []
     try:
         seeded = 0
         for size in sorted(sizes):
-            t0 = time.perf_counter()
-            _seed(connection, size - seeded)
-            seeded = size
-            print(f"seeded {size} cases in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+            if proc is None:
+                connection = {"synthetic": size}
+            else:
+                t0 = time.perf_counter()
+                _seed(connection, size - seeded)
+                seeded = size
+                print(f"seeded {size} cases in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
             out = subprocess.run(
                 [
                     sys.executable,
@@ -162,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             print(json.dumps(result))
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
     for result in results:
         share = result["local_share_at_100rpm"]
         verdict = "ok" if share < 0.05 else "OVER TARGET"
