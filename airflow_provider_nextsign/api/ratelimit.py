@@ -171,7 +171,8 @@ class RequestBudget:
     def reserve(self) -> float:
         """Take the next token now and return how long to wait before sending (0.0 = send now).
 
-        The slot is not re-checked against a later :meth:`penalize`; :meth:`acquire` does that.
+        The slot is not re-checked against a later :meth:`penalize` or a late wake-up; :meth:`acquire`
+        does both (reserve, sleep, re-check).
         """
         return self._reserve()[0]
 
