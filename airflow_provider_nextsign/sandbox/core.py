@@ -48,6 +48,9 @@ class Sandbox:
         self.time_scale = float(time_scale)
         self.max_upload_bytes = max_upload_bytes
         self.presign_ttl = PRESIGN_TTL
+        # False (default, as observed live): Case Get/Delete of an unknown case answer HTTP 200
+        # {"message":"Case not found"}; True: the same body with HTTP 404.
+        self.strict_http_errors = False
         self.limiter = RollingWindowLimiter(
             requests_per_minute, time_scale=self.time_scale, enabled=rate_limit
         )
@@ -97,14 +100,15 @@ class Sandbox:
             "time_scale": self.time_scale,
             "max_upload_bytes": self.max_upload_bytes,
             "presign_ttl": self.presign_ttl,
+            "strict_http_errors": self.strict_http_errors,
         }
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change settings and return them all.
 
         Names: sign_after, outcome (sign/deny/expire), auto_expire, requests_per_minute, rate_limit,
-        time_scale, max_upload_bytes, presign_ttl (API seconds), and the webhook dispatcher's
-        base_delay, factor, max_attempts, timeout, duplicates. Bad names or values raise ValueError.
+        time_scale, max_upload_bytes, presign_ttl (API seconds), strict_http_errors, and the webhook
+        dispatcher's base_delay, factor, max_attempts, timeout, duplicates. Bad names or values: ValueError.
         """
         known = {*self.settings(), *_WEBHOOK_SETTINGS}
         unknown = sorted(set(settings) - known)
@@ -129,6 +133,8 @@ class Sandbox:
         for name in ("max_upload_bytes", "presign_ttl"):
             if name in settings:
                 setattr(self, name, settings[name])
+        if "strict_http_errors" in settings:
+            self.strict_http_errors = bool(settings["strict_http_errors"])
         hooks = {k: v for k, v in settings.items() if k in (*_WEBHOOK_SETTINGS, "time_scale")}
         if hooks and self.webhooks is not None:
             self.webhooks.configure(**hooks)

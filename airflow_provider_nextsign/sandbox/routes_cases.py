@@ -54,9 +54,10 @@ async def cases_list(request: Request, company: str) -> Response:
 async def case_get(request: Request, company: str, case_id: str) -> Response:
     """Case Get: ``case_found`` with the full case, or HTTP 200 ``{"message":"Case not found"}``."""
     call = await open_call(request, "case_get", company)
-    case = sandbox_of(request).store.get_case(case_id)
+    sandbox = sandbox_of(request)
+    case = sandbox.store.get_case(case_id)
     if case is None:
-        return await call.finish(NOT_FOUND)
+        return await call.finish(NOT_FOUND, status=404 if sandbox.strict_http_errors else 200)
     return await call.finish({"status": "case_found", "case": case})
 
 
@@ -136,8 +137,9 @@ async def case_delete(request: Request, company: str, case_id: str) -> Response:
     call = await open_call(request, "case_delete", company)
     if not case_id.strip():
         raise bad_request("Missing case id")
-    if not sandbox_of(request).store.delete_case(case_id):
-        return await call.finish(NOT_FOUND)
+    sandbox = sandbox_of(request)
+    if not sandbox.store.delete_case(case_id):
+        return await call.finish(NOT_FOUND, status=404 if sandbox.strict_http_errors else 200)
     return await call.finish({"status": "removed", "return": {"acknowledged": True, "deletedCount": 1}})
 
 

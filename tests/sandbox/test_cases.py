@@ -92,6 +92,13 @@ def test_case_get_unknown_is_http_200_with_a_message(api):
     assert (response.status_code, response.json()) == (200, {"message": "Case not found"})
 
 
+def test_strict_http_errors_answers_404(api, nextsign_sandbox):
+    nextsign_sandbox.configure(strict_http_errors=True)
+    for path in ("case/657b2ffb0965b111023fb0d1/get", "case/657b2ffb0965b111023fb0d1/delete"):
+        response = api.get(api.v2(path))
+        assert (response.status_code, response.json()) == (404, {"message": "Case not found"})
+
+
 def test_list_items_order_filters_and_paging(api, nextsign_sandbox):
     ids = [
         api.create(title=f"C{i}", referenceId=f"R{i}", folder="A" if i % 2 else "B")["_id"] for i in range(5)
