@@ -1,7 +1,8 @@
 """`make demo`: run the contract-signing example DAG end to end against the bundled NextSign sandbox.
 
 Steps: start the sandbox (fast signing) -> point Airflow at it -> `airflow db migrate` ->
-`airflow dags test example_nextsign_contract_signing` -> stop the sandbox -> list the signed PDFs.
+`airflow dags test example_nextsign_contract_signing` -> `airflow dags test example_nextsign_case_report`
+(SQLite warehouse) -> stop the sandbox -> list the signed PDFs and the report.
 Everything lives under ./.demo (Airflow home, logs, signed PDFs). Exits non-zero on any failure.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / ".demo"
 DAG_ID = "example_nextsign_contract_signing"
+REPORT_DAG_ID = "example_nextsign_case_report"
 EXPECTED_PDFS = 3
 SIGN_AFTER_SECONDS = "2"
 
@@ -79,8 +82,26 @@ def stop(proc: subprocess.Popen) -> None:
             proc.kill()
 
 
-def report(env: dict[str, str]) -> None:
-    """Place for a follow-up step (e.g. a case report) once the DAG has run; nothing yet."""
+def report(env: dict[str, str], log: Path) -> dict[str, int] | None:
+    """Run the case-report DAG into a SQLite warehouse; return the cases per state, None on failure."""
+    warehouse = DEMO / "warehouse.db"
+    warehouse.unlink(missing_ok=True)
+    env = {**env, "NEXTSIGN_WAREHOUSE_DB": str(warehouse)}
+    with log.open("w") as out:
+        rc = subprocess.call(
+            [sys.executable, "-m", "airflow", "dags", "test", REPORT_DAG_ID],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    if rc or not warehouse.exists():
+        return None
+    with sqlite3.connect(warehouse) as db:
+        rows = db.execute(
+            "select state, count(*) from nextsign_cases group by state order by state"
+        ).fetchall()
+        recipients = db.execute("select count(*) from nextsign_recipients").fetchone()[0]
+    return {**{str(state): int(n) for state, n in rows}, "recipient rows": int(recipients)}
 
 
 def main() -> int:
@@ -88,6 +109,7 @@ def main() -> int:
     output_dir = DEMO / "signed"
     shutil.rmtree(output_dir, ignore_errors=True)
     sandbox_log, migrate_log, run_log = DEMO / "sandbox.log", DEMO / "db-migrate.log", DEMO / "dags-test.log"
+    report_log = DEMO / "report-dags-test.log"
 
     step(f"Starting the NextSign sandbox (recipients sign after {SIGN_AFTER_SECONDS}s)")
     try:
@@ -115,7 +137,10 @@ def main() -> int:
         print(f"    finished in {time.monotonic() - started:.0f}s")
         if rc:
             return fail(f"airflow dags test exited with {rc}", run_log)
-        report(env)
+        step(f"Loading the case report: `airflow dags test {REPORT_DAG_ID}`")
+        per_state = report(env, report_log)
+        if per_state is None:
+            return fail("the case report DAG failed", report_log)
     finally:
         stop(sandbox)
         print("    sandbox stopped")
@@ -126,6 +151,10 @@ def main() -> int:
     step(f"Done: {len(pdfs)} signed PDFs are in {output_dir}")
     for pdf in pdfs:
         print(f"    {pdf.relative_to(REPO)}  ({pdf.stat().st_size:,} bytes)")
+    print(f"\n    The case report is in {(DEMO / 'warehouse.db').relative_to(REPO)} (SQLite), tables")
+    print("    nextsign_cases, nextsign_recipients, nextsign_documents; cases per state:")
+    for state, count in per_state.items():
+        print(f"      {state}: {count}")
     return 0
 
 
