@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
@@ -33,6 +34,9 @@ class NextSignCaseReportOperator(BaseOperator):
     not fetched again. NextSign may flip a case to expired without touching ``updatedAt``; run a full
     report (``incremental=False``) now and then to catch those.
 
+    With ``mark_deleted=True`` (default) a SQL report that lists every case (no ``status`` or ``folder``
+    filter) sets ``state = 'deleted'`` on the rows of cases NextSign no longer lists.
+
     :param nextsign_conn_id: the NextSign connection.
     :param status: Case List filter: ``signed``, ``denied`` or ``pending`` (default: all cases).
     :param folder: Case List folder filter.
@@ -42,6 +46,7 @@ class NextSignCaseReportOperator(BaseOperator):
     :param destination: folder for Parquet/CSV files instead of SQL.
     :param format: ``parquet`` (default) or ``csv``, for ``destination``.
     :param incremental: skip the detail fetch of cases unchanged since the last run.
+    :param mark_deleted: mark cases no longer listed as deleted (SQL, unfiltered reports only).
     :param chunk_size: cases per chunk (memory bound and transaction size).
     :param progress_interval: seconds between progress log lines.
     """
@@ -70,6 +75,7 @@ class NextSignCaseReportOperator(BaseOperator):
         destination: Any = None,
         format: str = "parquet",
         incremental: bool = False,
+        mark_deleted: bool = True,
         chunk_size: int = 500,
         progress_interval: float = 30.0,
         **kwargs: Any,
@@ -84,6 +90,7 @@ class NextSignCaseReportOperator(BaseOperator):
         self.destination = destination
         self.format = format
         self.incremental = incremental
+        self.mark_deleted = mark_deleted
         self.chunk_size = chunk_size
         self.progress_interval = progress_interval
 
@@ -116,13 +123,15 @@ class NextSignCaseReportOperator(BaseOperator):
         from airflow_provider_nextsign.reporting.warehouse import FileReportWriter, SqlReportWriter
 
         writer: SqlReportWriter | FileReportWriter
+        run_id = str(context.get("run_id") or "manual") if hasattr(context, "get") else "manual"
         if self.sql_conn_id:
+            # Unique per attempt: a cleared and re-run task must not count the earlier attempt's listing.
+            token = f"{run_id}@{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
             writer = SqlReportWriter(
-                self._sql_engine(), table_prefix=self.table_prefix, schema=self.schema or None
+                self._sql_engine(), table_prefix=self.table_prefix, schema=self.schema or None, run_id=token
             )
             writer.create_tables()
             return writer, f"sql:{self.sql_conn_id}"
-        run_id = str(context.get("run_id") or "manual") if hasattr(context, "get") else "manual"
         writer = FileReportWriter(self.destination, fmt=self.format, run_id=run_id)
         return writer, str(self.destination)
 
@@ -155,6 +164,12 @@ class NextSignCaseReportOperator(BaseOperator):
         finish = getattr(writer, "finish", None)
         if finish is not None:
             finish()
+        mark = getattr(writer, "mark_unlisted_deleted", None)
+        if mark is not None and self.mark_deleted and not self.status and not self.folder:
+            if progress.cases_listed:
+                totals.deleted += mark()
+            else:
+                self.log.warning("Case List returned no cases; not marking the stored cases as deleted")
         progress.maybe_log(force=True)
         summary = {
             "destination": where,
@@ -163,6 +178,7 @@ class NextSignCaseReportOperator(BaseOperator):
             "inserted": totals.inserted,
             "updated": totals.updated,
             "rows_unchanged": totals.unchanged,
+            "deleted": totals.deleted,
         }
         self.log.info("NextSign case report done: %s", summary)
         return summary

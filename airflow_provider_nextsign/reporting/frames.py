@@ -61,6 +61,8 @@ class CaseFrames:
     listed_updated_at: dict[str, str] = field(default_factory=dict)
     #: Case List items in this chunk (after removing duplicates).
     listed: int = 0
+    #: Their ids, in list order.
+    listed_ids: list[str] = field(default_factory=list)
     #: Cases skipped because they had not changed since the last run.
     skipped: int = 0
     #: Ids listed but absent from Get Multiple (deleted between the two calls).
@@ -324,6 +326,7 @@ def _fetch_chunk(
         documents,
         listed_updated_at={i: u for i, u in wanted.items() if i in fetched},
         listed=len(items),
+        listed_ids=[str(i["_id"]) for i in items],
         skipped=len(items) - len(wanted),
         missing=missing,
     )

@@ -30,16 +30,18 @@ FORMATS = ("parquet", "csv")
 
 @dataclass
 class WriteResult:
-    """What one chunk changed: cases inserted, updated, and fetched but identical to the stored rows."""
+    """What a write changed: cases inserted, updated, fetched but identical, and marked deleted."""
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0
 
     def __iadd__(self, other: WriteResult) -> WriteResult:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.deleted += other.deleted
         return self
 
 
@@ -78,17 +80,25 @@ class SqlReportWriter:
     Cases are keyed on ``case_id``. A chunk is written in one transaction: cases whose ``row_hash``
     changed (or that are new) are upserted (``INSERT ... ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL,
     delete-then-insert elsewhere) and their recipients and documents replaced; identical cases are not
-    touched, so a re-run changes nothing. ``{prefix}report_state`` keeps the last listed ``updatedAt``.
+    touched, so a re-run changes nothing. ``{prefix}report_state`` keeps, per case, the ``updatedAt``
+    listed at its last fetch and the ``run_id`` that last listed it (for :meth:`mark_unlisted_deleted`).
+    Cases that vanished between Case List and Get Multiple are marked ``state = 'deleted'``.
     """
 
     def __init__(
-        self, engine: sa.engine.Engine, *, table_prefix: str = "nextsign_", schema: str | None = None
+        self,
+        engine: sa.engine.Engine,
+        *,
+        table_prefix: str = "nextsign_",
+        schema: str | None = None,
+        run_id: str = "manual",
     ):
         import sqlalchemy as sa
 
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table_prefix or "x"):
             raise ValueError(f"table_prefix: {table_prefix!r} must be letters, digits and underscores")
         self.engine = engine
+        self.run_id = run_id
         self.metadata = sa.MetaData(schema=schema)
         self.tables: dict[str, sa.Table] = {}
         for table in TABLES.values():
@@ -103,6 +113,7 @@ class SqlReportWriter:
             sa.Column("case_id", sa.String(64), primary_key=True),
             sa.Column("listed_updated_at", sa.Text()),
             sa.Column("fetched_at", sa.DateTime(timezone=True)),
+            sa.Column("last_listed_run", sa.Text()),
         )
 
     def create_tables(self) -> None:
@@ -161,14 +172,58 @@ class SqlReportWriter:
                     rows = [r for r in _records(frame) if r["case_id"] in changed_ids]
                     if rows:
                         conn.execute(sa.insert(child), rows)
+            if frames.missing:
+                result.deleted = self._mark_deleted(conn, cases.c.case_id.in_(frames.missing))
+                conn.execute(sa.delete(self.state).where(self.state.c.case_id.in_(frames.missing)))
             now = datetime.now(timezone.utc)
             state_rows = [
-                {"case_id": cid, "listed_updated_at": updated, "fetched_at": now}
+                {
+                    "case_id": cid,
+                    "listed_updated_at": updated,
+                    "fetched_at": now,
+                    "last_listed_run": self.run_id,
+                }
                 for cid, updated in frames.listed_updated_at.items()
             ]
             if state_rows:
                 self._upsert(conn, self.state, state_rows, ["case_id"])
+            skipped = set(frames.listed_ids) - set(frames.listed_updated_at) - set(frames.missing)
+            if skipped:
+                conn.execute(
+                    sa.update(self.state)
+                    .where(self.state.c.case_id.in_(list(skipped)))
+                    .values(last_listed_run=self.run_id)
+                )
         return result
+
+    def _mark_deleted(self, conn: sa.engine.Connection, where: Any) -> int:
+        """Set ``state = 'deleted'`` (and clear ``row_hash``, so a re-listed case is rewritten)."""
+        import sqlalchemy as sa
+
+        cases = self.tables["cases"]
+        stmt = (
+            sa.update(cases).where(where, cases.c.state != "deleted").values(state="deleted", row_hash=None)
+        )
+        return int(conn.execute(stmt).rowcount or 0)
+
+    def mark_unlisted_deleted(self) -> int:
+        """After a complete, unfiltered run: mark deleted every case this run did not list; return how many.
+
+        NextSign deletes cases (on request or by its auto-delete setting) without a trace in Case List,
+        so a case the full list no longer shows is gone. Its rows stay, with ``state = 'deleted'``.
+        """
+        import sqlalchemy as sa
+
+        state = self.state
+        listed_now = sa.select(state.c.case_id).where(state.c.last_listed_run == self.run_id)
+        with self.engine.begin() as conn:
+            deleted = self._mark_deleted(conn, self.tables["cases"].c.case_id.not_in(listed_now))
+            conn.execute(
+                sa.delete(state).where(
+                    sa.or_(state.c.last_listed_run.is_(None), state.c.last_listed_run != self.run_id)
+                )
+            )
+        return deleted
 
     def _upsert(
         self, conn: sa.engine.Connection, table: sa.Table, rows: list[dict[str, Any]], key: list[str]

@@ -164,7 +164,18 @@ def test_postgres_several_thousand_cases_idempotent_and_incremental(
     assert set(cases.index[cases["state"] == "signed"]) == set(signed)
     before_rows, after_rows = rows_by_case(tables["cases"]), rows_by_case(after["cases"])
     assert {k for k, row in after_rows.items() if before_rows[k] != row} == set(signed)
+    # Cases deleted in NextSign are marked deleted (their rows stay).
+    from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+    removed = [ids[1], ids[2999]]
+    for case_id in removed:
+        NextSignHook().delete_case(case_id)
+    fourth = run(op, "scheduled__4")
+    assert (fourth["deleted"], fourth["updated"], fourth["cases_fetched"]) == (2, 0, 0)
+    cases = snapshot(engine, "nextsign_", schema)["cases"].set_index("case_id")
+    assert set(cases.index[cases["state"] == "deleted"]) == set(removed) and len(cases) == 3000
+
     # A full (non-incremental) re-run fetches everything and still changes nothing.
     op.incremental = False
-    full = run(op, "scheduled__4")
-    assert (full["cases_fetched"], full["updated"], full["inserted"]) == (3000, 0, 0)
+    full = run(op, "scheduled__5")
+    assert (full["cases_fetched"], full["updated"], full["inserted"], full["deleted"]) == (2998, 0, 0, 0)

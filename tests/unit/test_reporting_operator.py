@@ -113,6 +113,31 @@ def test_file_destination_writes_parquet_parts_and_state(requests_mock, tmp_path
     }
 
 
+def test_deleted_cases_are_marked_only_by_unfiltered_reports(requests_mock, tmp_path):
+    api = FakeNextSign(requests_mock, [make_case(i) for i in range(1, 6)])
+    NextSignCaseReportOperator(task_id="report", sql_conn_id="warehouse", incremental=True).execute(
+        {"run_id": "1"}
+    )
+    gone = make_case(2)["_id"]
+    del api.bodies[gone]
+    filtered = NextSignCaseReportOperator(
+        task_id="report", sql_conn_id="warehouse", folder="Default", incremental=True
+    ).execute({"run_id": "2"})
+    assert filtered["deleted"] == 0
+    full = NextSignCaseReportOperator(task_id="report", sql_conn_id="warehouse", incremental=True)
+    assert full.execute({"run_id": "3"})["deleted"] == 1
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'wh.db'}")
+    with engine.connect() as conn:
+        state = conn.execute(
+            sa.text("select state from nextsign_cases where case_id = :i"), {"i": gone}
+        ).scalar()
+    assert state == "deleted"
+
+    api.bodies.clear()  # an empty list is more likely a glitch than a company without cases
+    assert full.execute({"run_id": "4"})["deleted"] == 0
+    assert count(tmp_path, "nextsign_cases") == 5
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

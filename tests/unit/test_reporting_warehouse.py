@@ -31,6 +31,7 @@ def chunk(bodies: list[dict]) -> CaseFrames:
         documents,
         listed_updated_at={b["_id"]: b["updatedAt"] for b in bodies},
         listed=len(bodies),
+        listed_ids=[b["_id"] for b in bodies],
     )
 
 
@@ -130,6 +131,42 @@ def test_end_to_end_incremental_with_fake_client(writer: SqlReportWriter) -> Non
         results += writer.write(frames)
     assert client.get_calls == [[make_case(5)["_id"]]]
     assert results == WriteResult(updated=1)
+
+
+def test_case_gone_before_the_fetch_is_marked_deleted(writer: SqlReportWriter) -> None:
+    writer.write(chunk([make_case(1), make_case(2)]))
+    gone = make_case(2)["_id"]
+    frames = chunk([make_case(1)])
+    frames.missing, frames.listed_ids = [gone], [make_case(1)["_id"], gone]
+    assert writer.write(frames) == WriteResult(unchanged=1, deleted=1)
+    cases = table(writer, "cases").set_index("case_id")
+    assert cases.loc[gone, "state"] == "deleted" and cases.loc[make_case(1)["_id"], "state"] == "pending"
+    assert gone not in set(table(writer, "report_state")["case_id"])
+    assert len(table(writer, "recipients")) == 6  # its history stays
+
+
+def test_unlisted_cases_are_marked_deleted_and_come_back_when_listed_again(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'wh.db'}")
+
+    def run(run_id: str, bodies: list[dict]) -> WriteResult:
+        writer = SqlReportWriter(engine, table_prefix="ns_", run_id=run_id)
+        writer.create_tables()
+        client = FakeClient(bodies)
+        result = WriteResult()
+        for frames in iter_case_frames(client, chunk_size=2, skip=writer.unchanged_ids):
+            result += writer.write(frames)
+        result.deleted += writer.mark_unlisted_deleted()
+        return result
+
+    assert run("a", [make_case(i) for i in range(1, 6)]) == WriteResult(inserted=5)
+    assert run("b", [make_case(i) for i in (1, 2, 4, 5)]) == WriteResult(deleted=1)
+    reader = SqlReportWriter(engine, table_prefix="ns_")
+    states = table(reader, "cases").set_index("case_id")["state"]
+    assert states[make_case(3)["_id"]] == "deleted" and (states == "pending").sum() == 4
+    assert run("c", [make_case(i) for i in (1, 2, 4, 5)]) == WriteResult()  # deleted stays deleted, once
+    # Listed again (a paging glitch, say): fetched and restored, since its state row was dropped.
+    assert run("d", [make_case(i) for i in range(1, 6)]) == WriteResult(updated=1)
+    assert table(reader, "cases").set_index("case_id").loc[make_case(3)["_id"], "state"] == "pending"
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
