@@ -27,7 +27,11 @@ PDF_MIME = "application/pdf"
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 UPLOAD_MIME_TYPES = (PDF_MIME, DOCX_MIME)
 
+DELIVERY_TYPES = ("email", "phone", "eboks")
+
 _BAD_ID = re.compile(r"[/,?#\s]")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CPR = re.compile(r"^\d{6}-?\d{4}$")
 
 
 def check_id(value: Any, field: str) -> str:
@@ -54,48 +58,49 @@ def check_ids(values: Any, field: str) -> list[str]:
     return list(seen)
 
 
-def tag_list(tags: Any, field: str = "tags") -> list[dict[str, Any]]:
+def tag_list(tags: Any, field: str = "tags", *, infer_types: bool = True) -> list[dict[str, Any]]:
     """Turn tags given as ``{tag: value}`` or as the API's ``[{"tag", "value", "type"}]`` into the list form.
 
-    Dict values get their ``type`` from Python: numbers are ``number``, dates ``date`` (ISO format),
-    everything else ``text``.
+    Values must be text, numbers or dates (dates become ISO strings). With ``infer_types`` a tag without
+    a ``type`` gets one from its Python value (``number`` or ``date``, else ``text``); without it the type
+    is left for the caller to take from the form's tag definitions.
     """
     if tags is None:
         return []
     if isinstance(tags, Mapping):
-        return [_tag_item(str(name), value) for name, value in tags.items()]
-    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+        items = [{"tag": str(name), "value": value} for name, value in tags.items()]
+    elif isinstance(tags, Iterable) and not isinstance(tags, (str, bytes)):
+        items = []
+        for index, item in enumerate(tags):
+            if not isinstance(item, Mapping) or "tag" not in item or "value" not in item:
+                raise NextSignInputError(
+                    f"{field}[{index}] must be an object with 'tag' and 'value' (and optionally 'type'), "
+                    f"got {item!r}; or pass {field} as a {{tag: value}} dict"
+                )
+            items.append(dict(item))
+    else:
         raise NextSignInputError(
             f"{field} must be a dict {{tag: value}} or a list of {{'tag', 'value'}} objects, "
             f"got {type(tags).__name__}"
         )
-    items = []
-    for index, item in enumerate(tags):
-        if not isinstance(item, Mapping) or "tag" not in item or "value" not in item:
+    for item in items:
+        value = item["value"]
+        kind = "text"
+        if isinstance(value, (dt.date, dt.datetime)):
+            item["value"], kind = value.isoformat(), "date"
+        elif isinstance(value, bool) or not (value is None or isinstance(value, (str, int, float))):
             raise NextSignInputError(
-                f"{field}[{index}] must be an object with 'tag' and 'value' (and optionally 'type'), "
-                f"got {item!r}"
+                f"{field}: tag {item['tag']!r} must be text, a number or a date, got {value!r}"
             )
-        entry = dict(item)
-        entry.setdefault("type", _tag_item(str(item["tag"]), item["value"])["type"])
-        if isinstance(entry["value"], (dt.date, dt.datetime)):
-            entry["value"] = entry["value"].isoformat()
-        items.append(entry)
+        elif isinstance(value, (int, float)):
+            kind = "number"
+        if infer_types:
+            item.setdefault("type", kind)
     return items
 
 
-def _tag_item(name: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, bool) or value is None:
-        return {"tag": name, "value": "" if value is None else str(value).lower(), "type": "text"}
-    if isinstance(value, (int, float)):
-        return {"tag": name, "value": value, "type": "number"}
-    if isinstance(value, (dt.date, dt.datetime)):
-        return {"tag": name, "value": value.isoformat(), "type": "date"}
-    return {"tag": name, "value": str(value), "type": "text"}
-
-
 def check_recipients(recipients: Any, field: str = "recipients") -> list[dict[str, Any]]:
-    """Check the recipient objects shared by Forms Submit and Case Create."""
+    """Check the recipient objects shared by Forms Submit and Case Create; ``signing`` defaults to true."""
     if isinstance(recipients, Mapping):
         recipients = [recipients]
     if not isinstance(recipients, (list, tuple)) or not recipients:
@@ -107,34 +112,43 @@ def check_recipients(recipients: Any, field: str = "recipients") -> list[dict[st
     for index, recipient in enumerate(recipients):
         where = f"{field}[{index}]"
         if not isinstance(recipient, Mapping):
-            raise NextSignInputError(
-                f"{where} must be an object with at least 'name' and 'email', got {recipient!r}"
-            )
+            raise NextSignInputError(f"{where} must be an object with 'name' and 'email', got {recipient!r}")
+        recipient = dict(recipient)
+        delivery = recipient.get("type", "email")
+        if delivery not in DELIVERY_TYPES:
+            raise NextSignInputError(f"{where}.type must be one of {list(DELIVERY_TYPES)}, got {delivery!r}")
         if not recipient.get("name"):
             raise NextSignInputError(f"{where}.name is missing; give the recipient's full name")
-        delivery = recipient.get("type", "email")
-        if delivery == "email" or "email" in recipient:
-            email = recipient.get("email")
-            if not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-                raise NextSignInputError(f"{where}.email {email!r} is not an email address")
-        if recipient.get("needsCpr") and not recipient.get("cpr"):
+        email = recipient.get("email")
+        if (delivery == "email" or email) and (not isinstance(email, str) or not _EMAIL.match(email)):
             raise NextSignInputError(
-                f"{where}.cpr is required when needsCpr is true; add the recipient's CPR"
+                f"{where}.email must be an email address like name@example.com, got {email!r}"
             )
+        if delivery == "phone" and not recipient.get("phone"):
+            raise NextSignInputError(f"{where}.phone is required when type is 'phone'")
+        if recipient.get("needsCpr"):
+            cpr = recipient.get("cpr")
+            if not isinstance(cpr, str) or not _CPR.match(cpr):
+                raise NextSignInputError(
+                    f"{where}.cpr is required when needsCpr is true: 10 digits as DDMMYYXXXX or DDMMYY-XXXX"
+                )
         schema = recipient.get("signingSchema")
         if schema is not None and schema not in SIGNING_SCHEMAS:
             raise NextSignInputError(
                 f"{where}.signingSchema {schema!r} is not valid; use one of {list(SIGNING_SCHEMAS)}"
             )
-        checked.append(dict(recipient))
+        recipient.setdefault("signing", True)
+        checked.append(recipient)
     return checked
 
 
 def check_signing_schemas(schemas: Any, field: str = "signingSchemas") -> list[str] | None:
-    """Check a case-level ``signingSchemas`` list (``None`` leaves it out)."""
+    """Check a case-level ``signingSchemas`` list (one string counts as a list; ``None`` leaves it out)."""
     if schemas is None:
         return None
-    if isinstance(schemas, str) or not isinstance(schemas, Iterable):
+    if isinstance(schemas, str):
+        schemas = [schemas]
+    if not isinstance(schemas, Iterable):
         raise NextSignInputError(f"{field} must be a list of signing schemas, e.g. ['draw', 'sms-email']")
     values = list(schemas)
     bad = [s for s in values if s not in SIGNING_SCHEMAS]

@@ -1,50 +1,14 @@
-"""Input checks run before any request: tags against a form's tag list, recipients, signing schemas."""
+"""The operators' own check before any request: tags against a form's tag definitions.
+
+Shape checks of tags, recipients and signing schemas: :mod:`airflow_provider_nextsign.api.payloads`.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-SIGNING_SCHEMAS = frozenset(
-    {
-        "urn:grn:authn:dk:mitid:substantial",
-        "urn:grn:authn:dk:mitid:low",
-        "urn:grn:authn:dk:mitid:business",
-        "urn:grn:authn:se:bankid",
-        "draw-cpr",
-        "draw",
-        "sms-email",
-    }
-)
-DELIVERY_TYPES = frozenset({"email", "phone", "eboks"})
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_CPR = re.compile(r"^\d{6}-?\d{4}$")
-
-
-def normalize_tags(tags: Any) -> list[dict[str, Any]]:
-    """Turn ``{tag: value}`` or the API's ``[{"tag", "value", ...}]`` into the API's list (no request)."""
-    if isinstance(tags, Mapping):
-        items = [{"tag": str(k), "value": v} for k, v in tags.items()]
-    elif isinstance(tags, Iterable) and not isinstance(tags, (str, bytes)):
-        items = []
-        for i, item in enumerate(tags):
-            if not isinstance(item, Mapping) or "tag" not in item:
-                raise ValueError(
-                    f"tags[{i}] must be a mapping with 'tag' and 'value' keys, got {item!r}; "
-                    "or pass tags as a {tag: value} dict"
-                )
-            items.append(dict(item))
-    else:
-        raise ValueError(f"tags must be a {{tag: value}} dict or a list of {{'tag', 'value'}}, got {tags!r}")
-    for item in items:
-        value = item.get("value")
-        if isinstance(value, (dt.datetime, dt.date)):
-            item["value"] = value.isoformat()
-        elif (value is not None and not isinstance(value, (str, int, float))) or isinstance(value, bool):
-            raise ValueError(f"tag {item['tag']!r}: value must be text, a number or a date, got {value!r}")
-    return items
+from airflow_provider_nextsign.api.errors import NextSignInputError
 
 
 def _type_error(tag: str, expected: str, value: Any) -> str | None:
@@ -91,54 +55,5 @@ def check_tags(tags: list[dict[str, Any]], form_tags: Sequence[Mapping[str, Any]
             problems.append(err)
         payload.append({**item, "type": item.get("type") or tag_type})
     if problems:
-        raise ValueError(f"Invalid tags: {'; '.join(problems)}. The form's tags are: {valid}")
+        raise NextSignInputError(f"Invalid tags: {'; '.join(problems)}. The form's tags are: {valid}")
     return payload
-
-
-def check_signing_schemas(schemas: Any, field: str = "signing_schemas") -> list[str]:
-    """Check a list of signing schema values; return it as a list."""
-    if isinstance(schemas, str):
-        schemas = [schemas]
-    bad = [s for s in schemas if s not in SIGNING_SCHEMAS]
-    if bad:
-        raise ValueError(f"{field}: unknown value(s) {bad}; use any of {sorted(SIGNING_SCHEMAS)}")
-    return list(schemas)
-
-
-def check_recipients(recipients: Any) -> list[dict[str, Any]]:
-    """Check recipients (a dict or a list of dicts) and return them as a list of dicts."""
-    if isinstance(recipients, Mapping):
-        recipients = [recipients]
-    if not isinstance(recipients, Sequence) or isinstance(recipients, str) or not recipients:
-        raise ValueError("recipients must be a non-empty list of dicts with at least 'name' and 'email'")
-    out = []
-    for i, rec in enumerate(recipients):
-        if not isinstance(rec, Mapping):
-            raise ValueError(f"recipients[{i}] must be a dict with 'name' and 'email', got {rec!r}")
-        rec = dict(rec)
-        delivery = rec.get("type", "email")
-        if delivery not in DELIVERY_TYPES:
-            raise ValueError(
-                f"recipients[{i}].type must be one of {sorted(DELIVERY_TYPES)}, got {delivery!r}"
-            )
-        if not rec.get("name"):
-            raise ValueError(f"recipients[{i}].name is required")
-        email = rec.get("email")
-        if (delivery == "email" or email) and (not isinstance(email, str) or not _EMAIL.match(email)):
-            raise ValueError(
-                f"recipients[{i}].email must be an email address like name@example.com, got {email!r}"
-            )
-        if delivery == "phone" and not rec.get("phone"):
-            raise ValueError(f"recipients[{i}].phone is required when type is 'phone'")
-        if rec.get("needsCpr"):
-            cpr = rec.get("cpr")
-            if not isinstance(cpr, str) or not _CPR.match(cpr):
-                raise ValueError(
-                    f"recipients[{i}].cpr is required when needsCpr is true: "
-                    "10 digits as DDMMYYXXXX or DDMMYY-XXXX"
-                )
-        if "signingSchema" in rec:
-            check_signing_schemas([rec["signingSchema"]], field=f"recipients[{i}].signingSchema")
-        rec.setdefault("signing", True)
-        out.append(rec)
-    return out

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_nextsign.api.payloads import check_recipients, check_signing_schemas
 from airflow_provider_nextsign.exceptions import NextSignNotFoundError
 from airflow_provider_nextsign.links import NextSignCaseLink
 from airflow_provider_nextsign.operators._reference import (
@@ -18,7 +19,6 @@ from airflow_provider_nextsign.operators._reference import (
     push_case,
 )
 from airflow_provider_nextsign.operators._storage import mime_type_for, read_source
-from airflow_provider_nextsign.operators._validation import check_recipients, check_signing_schemas
 
 #: Above this combined size NextSign wants documents uploaded first and referenced by URL.
 INLINE_LIMIT_BYTES = 3_500_000
@@ -142,7 +142,7 @@ class NextSignCreateCaseOperator(BaseOperator):
         docs = [_load_document(i, d) for i, d in enumerate(documents)]
         fields = dict(self.case_fields)
         if self.signing_schemas:
-            fields["signingSchemas"] = check_signing_schemas(self.signing_schemas)
+            fields["signingSchemas"] = check_signing_schemas(self.signing_schemas, "signing_schemas")
         reference_id = self.reference_id or default_reference_id(context)
         fields["referenceId"] = reference_id
         settings = self.settings if self.settings is not None else DEFAULT_SETTINGS

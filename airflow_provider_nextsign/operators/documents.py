@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_nextsign.api.payloads import tag_list
 from airflow_provider_nextsign.operators._storage import (
     DOCX_MIME,
     as_path,
@@ -15,7 +16,6 @@ from airflow_provider_nextsign.operators._storage import (
     read_source,
     write_stream,
 )
-from airflow_provider_nextsign.operators._validation import normalize_tags
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
 
@@ -53,7 +53,7 @@ class NextSignConvertDocumentOperator(BaseOperator):
     def execute(self, context: Any) -> str:
         from airflow_provider_nextsign.hooks.nextsign import NextSignHook
 
-        tags = normalize_tags(self.tags or {})
+        tags = tag_list(self.tags or {})
         for item in tags:
             item.setdefault("type", "number" if isinstance(item.get("value"), (int, float)) else "text")
         if not self.destination:

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_nextsign.api.payloads import check_recipients, check_signing_schemas, tag_list
 from airflow_provider_nextsign.links import NextSignCaseLink
 from airflow_provider_nextsign.operators._reference import (
     case_id_of,
@@ -14,12 +15,7 @@ from airflow_provider_nextsign.operators._reference import (
     default_reference_id,
     push_case,
 )
-from airflow_provider_nextsign.operators._validation import (
-    check_recipients,
-    check_signing_schemas,
-    check_tags,
-    normalize_tags,
-)
+from airflow_provider_nextsign.operators._validation import check_tags
 
 
 class NextSignSubmitFormOperator(BaseOperator):
@@ -83,11 +79,11 @@ class NextSignSubmitFormOperator(BaseOperator):
 
         if not self.form_id:
             raise ValueError("form_id is required: the id of the NextSign form to fill")
-        tags = normalize_tags(self.tags)
+        tags = tag_list(self.tags, infer_types=False)
         recipients = check_recipients(self.recipients)
         fields = dict(self.submit_fields)
         if self.signing_schemas:
-            fields["signingSchemas"] = check_signing_schemas(self.signing_schemas)
+            fields["signingSchemas"] = check_signing_schemas(self.signing_schemas, "signing_schemas")
         if self.title:
             fields["title"] = self.title
         reference_id = self.reference_id or default_reference_id(context)

@@ -114,13 +114,13 @@ def test_bad_tags_fail_before_submitting_and_list_valid_tags(requests_mock, tags
     ("kwargs", "expected"),
     [
         ({"tags": "customer_name=A"}, "tags must be"),
-        ({"tags": [{"value": "A"}]}, "tags[0] must be a mapping"),
-        ({"tags": {"customer_name": ["A"]}}, "value must be text, a number or a date"),
+        ({"tags": [{"value": "A"}]}, "tags[0] must be an object with"),
+        ({"tags": {"customer_name": ["A"]}}, "must be text, a number or a date"),
         ({"recipients": [{"name": "J", "email": "not-an-email"}]}, "recipients[0].email"),
         ({"recipients": [{"name": "J", "email": "j@example.com", "needsCpr": True}]}, "recipients[0].cpr"),
         ({"recipients": [{"name": "J", "email": "j@x.dk", "signingSchema": "mitid"}]}, "signingSchema"),
         ({"recipients": []}, "recipients must be a non-empty list"),
-        ({"signing_schemas": ["draw", "fax"]}, "signing_schemas: unknown value(s) ['fax']"),
+        ({"signing_schemas": ["draw", "fax"]}, "signing_schemas has invalid values ['fax']"),
     ],
 )
 def test_malformed_input_fails_before_any_request(requests_mock, kwargs, expected):
