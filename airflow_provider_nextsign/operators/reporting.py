@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_nextsign.reporting.frames import check_list_status
+
+if TYPE_CHECKING:
+    from airflow_provider_nextsign.reporting.warehouse import FileReportWriter, SqlReportWriter
 
 FORMATS = ("parquet", "csv")
 
@@ -119,7 +122,7 @@ class NextSignCaseReportOperator(BaseOperator):
             )
         return hook.get_sqlalchemy_engine()
 
-    def _writer(self, context: Any) -> tuple[Any, str]:
+    def _writer(self, context: Any) -> tuple[SqlReportWriter | FileReportWriter, str]:
         from airflow_provider_nextsign.reporting.warehouse import FileReportWriter, SqlReportWriter
 
         writer: SqlReportWriter | FileReportWriter
@@ -141,35 +144,37 @@ class NextSignCaseReportOperator(BaseOperator):
         from airflow_provider_nextsign.hooks.nextsign import NextSignHook
         from airflow_provider_nextsign.reporting.frames import iter_case_frames
         from airflow_provider_nextsign.reporting.progress import ReportProgress
-        from airflow_provider_nextsign.reporting.warehouse import WriteResult
+        from airflow_provider_nextsign.reporting.warehouse import SqlReportWriter, WriteResult
 
         writer, where = self._writer(context)
-        client = NextSignHook(nextsign_conn_id=self.nextsign_conn_id).get_conn()
-        progress = ReportProgress.for_client(
-            client,
-            expected_cases=writer.known_count() or None,
-            interval=self.progress_interval,
-            logger=self.log,
-        )
-        totals = WriteResult()
-        for frames in iter_case_frames(
-            client,
-            status=self.status or None,
-            folder=self.folder or None,
-            chunk_size=self.chunk_size,
-            skip=writer.unchanged_ids if self.incremental else None,
-            progress=progress,
-        ):
-            totals += writer.write(frames)
-        finish = getattr(writer, "finish", None)
-        if finish is not None:
-            finish()
-        mark = getattr(writer, "mark_unlisted_deleted", None)
-        if mark is not None and self.mark_deleted and not self.status and not self.folder:
-            if progress.cases_listed:
-                totals.deleted += mark()
-            else:
-                self.log.warning("Case List returned no cases; not marking the stored cases as deleted")
+        try:
+            client = NextSignHook(nextsign_conn_id=self.nextsign_conn_id).get_conn()
+            unfiltered = not self.status and not self.folder
+            progress = ReportProgress.for_client(
+                client,
+                # The state knows every case, so it only predicts the size of an unfiltered report.
+                expected_cases=(writer.known_count() or None) if unfiltered else None,
+                interval=self.progress_interval,
+                logger=self.log,
+            )
+            totals = WriteResult()
+            for frames in iter_case_frames(
+                client,
+                status=self.status or None,
+                folder=self.folder or None,
+                chunk_size=self.chunk_size,
+                skip=writer.unchanged_ids if self.incremental else None,
+                progress=progress,
+            ):
+                totals += writer.write(frames)
+            writer.finish()
+            if self.mark_deleted and unfiltered and isinstance(writer, SqlReportWriter):
+                if progress.cases_listed:
+                    totals.deleted += writer.mark_unlisted_deleted()
+                else:
+                    self.log.warning("Case List returned no cases; not marking the stored cases as deleted")
+        finally:
+            writer.close()
         progress.maybe_log(force=True)
         summary = {
             "destination": where,

@@ -120,6 +120,13 @@ class SqlReportWriter:
         """Create the tables that do not exist yet."""
         self.metadata.create_all(self.engine, checkfirst=True)
 
+    def finish(self) -> None:
+        """Nothing to do: every chunk committed its own state."""
+
+    def close(self) -> None:
+        """Release the engine's pooled connections."""
+        self.engine.dispose()
+
     def known_count(self) -> int:
         """How many cases the state table knows (an estimate of the next run's size)."""
         import sqlalchemy as sa
@@ -321,6 +328,9 @@ class FileReportWriter:
                     fh.write(frame.to_csv(index=False).encode())
         self.load_state().update(frames.listed_updated_at)
         return WriteResult(inserted=len(frames.cases))
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def finish(self) -> None:
         """Persist the state (call once, after the last chunk)."""
