@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import aiohttp
-import tenacity
 
 from airflow_provider_nextsign.api import payloads
 from airflow_provider_nextsign.api.classify import classify
@@ -21,17 +20,15 @@ from airflow_provider_nextsign.api.client import DEFAULT_BATCH_SIZE, USER_AGENT
 from airflow_provider_nextsign.api.endpoints import (
     DEFAULT_FILES_HOST,
     DEFAULT_HOST,
-    Endpoints,
-    normalize_base,
 )
 from airflow_provider_nextsign.api.errors import (
     NextSignConnectionError,
-    NextSignInputError,
     NextSignNotFoundError,
     NextSignRateLimitError,
 )
-from airflow_provider_nextsign.api.ratelimit import RequestBudget, get_budget
+from airflow_provider_nextsign.api.ratelimit import RequestBudget
 from airflow_provider_nextsign.api.retry import RetryPolicy, async_retrying
+from airflow_provider_nextsign.api.settings import ClientSettings
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +53,21 @@ class AsyncNextSignClient:
         budget: RequestBudget | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
-        if not isinstance(company_id, str) or not company_id.strip():
-            raise NextSignInputError("company_id is empty: give the NextSign company ID (Config -> API Keys)")
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise NextSignInputError("api_key is empty: give a NextSign API key (Config -> API Keys)")
-        self.company_id = company_id.strip()
-        self.endpoints = Endpoints(
-            normalize_base(host, DEFAULT_HOST),
-            normalize_base(files_host, DEFAULT_FILES_HOST),
-            self.company_id,
+        settings = ClientSettings.build(
+            company_id,
+            api_key,
+            host=host,
+            files_host=files_host,
+            requests_per_minute=requests_per_minute,
+            timeout=timeout,
         )
-        self.timeout = float(timeout)
+        self.company_id = settings.company_id
+        self.endpoints = settings.endpoints
+        self.timeout = settings.timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self.batch_size = batch_size
-        self.budget = budget or get_budget(
-            self.endpoints.host, self.company_id, api_key.strip(), float(requests_per_minute)
-        )
-        self._api_key = api_key.strip()
+        self.budget = budget or settings.shared_budget()
+        self._api_key = settings.api_key
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -134,7 +129,7 @@ class AsyncNextSignClient:
             index += 1
 
     async def _call(self, operation: str, url: str, params: Mapping[str, Any] | None = None) -> Any:
-        retrying = async_retrying(self.retry_policy, before_sleep=_log_retry)
+        retrying = async_retrying(self.retry_policy)
         return await retrying(self._send, operation, url, params)
 
     async def _send(self, operation: str, url: str, params: Mapping[str, Any] | None) -> Any:
@@ -167,10 +162,3 @@ class AsyncNextSignClient:
         except NextSignRateLimitError as err:
             self.budget.penalize(err.retry_after if err.retry_after is not None else 1.0)
             raise
-
-
-def _log_retry(state: tenacity.RetryCallState) -> None:
-    outcome = state.outcome
-    err = outcome.exception() if outcome is not None else None
-    wait = state.next_action.sleep if state.next_action else 0.0
-    log.warning("NextSign request failed (%s); retry %d in %.1fs", err, state.attempt_number, wait)

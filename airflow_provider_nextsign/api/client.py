@@ -22,8 +22,6 @@ from airflow_provider_nextsign.api.classify import classify
 from airflow_provider_nextsign.api.endpoints import (
     DEFAULT_FILES_HOST,
     DEFAULT_HOST,
-    Endpoints,
-    normalize_base,
 )
 from airflow_provider_nextsign.api.errors import (
     NextSignAmbiguousWriteError,
@@ -35,8 +33,9 @@ from airflow_provider_nextsign.api.errors import (
     NextSignRateLimitError,
     NextSignServerError,
 )
-from airflow_provider_nextsign.api.ratelimit import RequestBudget, get_budget
+from airflow_provider_nextsign.api.ratelimit import RequestBudget
 from airflow_provider_nextsign.api.retry import RetryPolicy, is_safe_to_resend_write, retrying
+from airflow_provider_nextsign.api.settings import ClientSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,28 +76,22 @@ class NextSignClient:
         batch_size: int = DEFAULT_BATCH_SIZE,
         sleep: Callable[[float], Any] = time.sleep,
     ) -> None:
-        if not isinstance(company_id, str) or not company_id.strip():
-            raise NextSignInputError("company_id is empty: give the NextSign company ID (Config -> API Keys)")
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise NextSignInputError("api_key is empty: give a NextSign API key (Config -> API Keys)")
-        if requests_per_minute <= 0:
-            raise NextSignInputError(f"requests_per_minute must be positive, got {requests_per_minute!r}")
-        if timeout <= 0:
-            raise NextSignInputError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.company_id = company_id.strip()
-        self.endpoints = Endpoints(
-            normalize_base(host, DEFAULT_HOST),
-            normalize_base(files_host, DEFAULT_FILES_HOST),
-            self.company_id,
+        settings = ClientSettings.build(
+            company_id,
+            api_key,
+            host=host,
+            files_host=files_host,
+            requests_per_minute=requests_per_minute,
+            timeout=timeout,
         )
-        self.timeout = float(timeout)
+        self.company_id = settings.company_id
+        self.endpoints = settings.endpoints
+        self.timeout = settings.timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self.batch_size = batch_size
-        self.budget = budget or get_budget(
-            self.endpoints.host, self.company_id, api_key.strip(), float(requests_per_minute)
-        )
+        self.budget = budget or settings.shared_budget()
         self._sleep = sleep
-        self._api_key = api_key.strip()
+        self._api_key = settings.api_key
         self.session = session or requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
 
@@ -368,7 +361,7 @@ class NextSignClient:
             raise
 
     def _retrying(self, write: bool) -> tenacity.Retrying:
-        return retrying(self.retry_policy, write=write, sleep=self._sleep, before_sleep=_log_retry)
+        return retrying(self.retry_policy, write=write, sleep=self._sleep)
 
     def _send(
         self,
@@ -448,10 +441,3 @@ def _caused_by_new_connection(err: BaseException) -> bool:
                 [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
             )
     return False
-
-
-def _log_retry(state: tenacity.RetryCallState) -> None:
-    outcome = state.outcome
-    err = outcome.exception() if outcome is not None else None
-    wait = state.next_action.sleep if state.next_action else 0.0
-    log.warning("NextSign request failed (%s); retry %d in %.1fs", err, state.attempt_number, wait)

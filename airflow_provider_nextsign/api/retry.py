@@ -8,6 +8,7 @@ outcome becomes :class:`NextSignAmbiguousWriteError` and the caller decides (by 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from airflow_provider_nextsign.api.errors import (
     NextSignRateLimitError,
     NextSignServerError,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,42 +82,37 @@ def retrying(
     *,
     write: bool = False,
     sleep: Callable[[float], Any] | None = None,
-    before_sleep: Callable[[tenacity.RetryCallState], Any] | None = None,
 ) -> tenacity.Retrying:
     """A ``tenacity.Retrying`` for one call; ``write=True`` retries only a create that surely did not land."""
-    kwargs: dict[str, Any] = {}
-    if sleep is not None:
-        kwargs["sleep"] = sleep
-    if before_sleep is not None:
-        kwargs["before_sleep"] = before_sleep
-    return tenacity.Retrying(
-        retry=_retry_condition(write),
-        wait=policy.wait(),
-        stop=tenacity.stop_after_attempt(policy.max_attempts),
-        reraise=True,
-        **kwargs,
-    )
+    return tenacity.Retrying(**_arguments(policy, write, sleep))
 
 
 def async_retrying(
-    policy: RetryPolicy,
-    *,
-    before_sleep: Callable[[tenacity.RetryCallState], Any] | None = None,
-    sleep: Callable[[float], Any] | None = None,
+    policy: RetryPolicy, *, sleep: Callable[[float], Any] | None = None
 ) -> tenacity.AsyncRetrying:
-    """The async twin of :func:`retrying`, for reads from triggers."""
-    kwargs: dict[str, Any] = {}
+    """The async twin of :func:`retrying`, for reads from triggers (sleeps with ``asyncio.sleep``)."""
+    return tenacity.AsyncRetrying(**_arguments(policy, False, sleep))
+
+
+def _arguments(policy: RetryPolicy, write: bool, sleep: Callable[[float], Any] | None) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "retry": _retry_condition(write),
+        "wait": policy.wait(),
+        "stop": tenacity.stop_after_attempt(policy.max_attempts),
+        "reraise": True,
+        "before_sleep": log_retry,
+    }
     if sleep is not None:
-        kwargs["sleep"] = sleep
-    if before_sleep is not None:
-        kwargs["before_sleep"] = before_sleep
-    return tenacity.AsyncRetrying(
-        retry=_retry_condition(False),
-        wait=policy.wait(),
-        stop=tenacity.stop_after_attempt(policy.max_attempts),
-        reraise=True,
-        **kwargs,
-    )
+        arguments["sleep"] = sleep
+    return arguments
+
+
+def log_retry(state: tenacity.RetryCallState) -> None:
+    """Log a failed attempt and the wait before the next one (the error text never holds the key)."""
+    outcome = state.outcome
+    err = outcome.exception() if outcome is not None else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("NextSign request failed (%s); retry %d in %.1fs", err, state.attempt_number, wait)
 
 
 def _retry_condition(write: bool) -> tenacity.retry_base:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow_provider_nextsign.api.retry import RetryPolicy
@@ -58,3 +60,43 @@ def client(budget, sleeps):
         sleep=sleeps.append,
     ) as c:
         yield c
+
+
+@pytest.fixture
+def nextsign_connection(monkeypatch) -> dict:
+    """``nextsign_default`` as an env-var connection to the fake hosts, with a budget that never waits."""
+    conn = {
+        "conn_type": "nextsign",
+        "login": COMPANY,
+        "password": API_KEY,
+        "host": HOST,
+        "extra": {"files_host": FILES, "requests_per_minute": 1_000_000, "timeout": 5},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
+    return conn
+
+
+class FakeTI:
+    """The task-instance attributes and XCom push the operators use."""
+
+    def __init__(
+        self,
+        *,
+        dag_id: str = "dag",
+        task_id: str = "task",
+        run_id: str = "manual__1",
+        try_number: int = 1,
+        map_index: int = -1,
+    ) -> None:
+        self.dag_id, self.task_id, self.run_id = dag_id, task_id, run_id
+        self.try_number, self.map_index = try_number, map_index
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value
+
+
+def make_context(**ti_kwargs) -> dict:
+    """A minimal task context around a :class:`FakeTI`."""
+    ti = FakeTI(**ti_kwargs)
+    return {"ti": ti, "run_id": ti.run_id}

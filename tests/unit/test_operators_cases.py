@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 
@@ -13,7 +12,9 @@ from airflow_provider_nextsign.operators.cases import (
     NextSignDeleteCaseOperator,
 )
 
-HOST, FILES, COMPANY = "https://ns.test", "https://files.test", "c0mpany"
+from .conftest import COMPANY, FILES, HOST, make_context
+
+pytestmark = pytest.mark.usefixtures("nextsign_connection")
 V2 = f"{HOST}/api/v2/{COMPANY}"
 CREATE_URL = f"{V2}/case/create"
 LIST_URL = f"{V2}/cases/get"
@@ -22,31 +23,8 @@ RECIPIENTS = [{"name": "Jane Doe", "email": "jane@example.com"}]
 PDF = b"%PDF-1.4\n" + b"x" * 100
 
 
-class FakeTI:
-    def __init__(self, try_number: int = 1) -> None:
-        self.dag_id, self.task_id, self.run_id, self.map_index = "leases", "create", "manual__1", -1
-        self.try_number = try_number
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
-
-
 def _context(**kwargs):
-    ti = FakeTI(**kwargs)
-    return {"ti": ti, "run_id": ti.run_id}
-
-
-@pytest.fixture(autouse=True)
-def connection(monkeypatch):
-    conn = {
-        "conn_type": "nextsign",
-        "login": COMPANY,
-        "password": "sk-super-secret",
-        "host": HOST,
-        "extra": {"files_host": FILES, "requests_per_minute": 100000, "timeout": 5},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
+    return make_context(**{"dag_id": "leases", "task_id": "create", **kwargs})
 
 
 def _created(case_id: str) -> dict:
@@ -86,7 +64,7 @@ def test_small_documents_go_inline_from_path_storage_path_and_bytes(requests_moc
 def test_documents_over_3_5_mb_are_uploaded_first(requests_mock, tmp_path):
     big = tmp_path / "big.pdf"
     big.write_bytes(b"%PDF" + b"0" * (INLINE_LIMIT_BYTES - 3))
-    upload = requests_mock.post(UPLOAD_URL, json={"url": "https://store.test/c0mpany/case/big.pdf"})
+    upload = requests_mock.post(UPLOAD_URL, json={"url": f"https://store.test/{COMPANY}/case/big.pdf"})
     create = requests_mock.post(CREATE_URL, json=_created("c2"))
 
     NextSignCreateCaseOperator(
@@ -95,7 +73,7 @@ def test_documents_over_3_5_mb_are_uploaded_first(requests_mock, tmp_path):
 
     assert upload.call_count == 2
     docs = create.last_request.json()["documents"]
-    assert docs[0]["file"] == "https://store.test/c0mpany/case/big.pdf"
+    assert docs[0]["file"] == f"https://store.test/{COMPANY}/case/big.pdf"
     assert "fileIsBlob" not in docs[0]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from airflow_provider_nextsign.operators.documents import (
@@ -11,24 +9,14 @@ from airflow_provider_nextsign.operators.documents import (
     NextSignSignedDocumentsToStorageOperator,
 )
 
-HOST, FILES, COMPANY = "https://ns.test", "https://files.test", "c0mpany"
+from .conftest import COMPANY, FILES, HOST
+
+pytestmark = pytest.mark.usefixtures("nextsign_connection")
 V2 = f"{HOST}/api/v2/{COMPANY}"
 UPLOAD_URL = f"{FILES}/v3/company/{COMPANY}/file/upload"
 PRESIGN_URL = f"{FILES}/v3/company/{COMPANY}/file/view-presigned-url"
 CONVERT_URL = f"{HOST}/api/v2/document/convert"
 STORE = "https://store.test"
-
-
-@pytest.fixture(autouse=True)
-def connection(monkeypatch):
-    conn = {
-        "conn_type": "nextsign",
-        "login": COMPANY,
-        "password": "sk-super-secret",
-        "host": HOST,
-        "extra": {"files_host": FILES, "requests_per_minute": 100000, "timeout": 5},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
 
 
 def _presign(request, context):
@@ -44,7 +32,7 @@ def _presign(request, context):
 def test_convert_uploads_converts_and_streams_pdf(requests_mock, tmp_path):
     source = tmp_path / "offer.docx"
     source.write_bytes(b"PK\x03\x04 docx bytes")
-    upload = requests_mock.post(UPLOAD_URL, json={"url": f"{STORE}/c0mpany/case/offer.docx"})
+    upload = requests_mock.post(UPLOAD_URL, json={"url": f"{STORE}/{COMPANY}/case/offer.docx"})
     convert = requests_mock.post(
         CONVERT_URL,
         json={
@@ -67,7 +55,7 @@ def test_convert_uploads_converts_and_streams_pdf(requests_mock, tmp_path):
     assert upload.called and download.called
     assert "Authorization" not in download.last_request.headers  # pre-signed: no API key sent
     body = convert.last_request.json()
-    assert body["documents"] == [{"file": f"{STORE}/c0mpany/case/offer.docx", "name": "offer.docx"}]
+    assert body["documents"] == [{"file": f"{STORE}/{COMPANY}/case/offer.docx", "name": "offer.docx"}]
     assert {"tag": "price", "value": 4500, "type": "number"} in body["tags"]
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
 
 from airflow_provider_nextsign.exceptions import NextSignError
 from airflow_provider_nextsign.operators.forms import NextSignSubmitFormOperator
 
-HOST, FILES, COMPANY, FORM = "https://ns.test", "https://files.test", "c0mpany", "F1"
+from .conftest import API_KEY, COMPANY, HOST, make_context
+
+FORM = "F1"
+
+pytestmark = pytest.mark.usefixtures("nextsign_connection")
 V2 = f"{HOST}/api/v2/{COMPANY}"
 TAGS_URL = f"{V2}/forms/{FORM}/tags/get"
 SUBMIT_URL = f"{V2}/forms/{FORM}/submit"
@@ -23,31 +25,10 @@ FORM_TAGS = [
 RECIPIENTS = [{"name": "Jane Doe", "email": "jane@example.com"}]
 
 
-class FakeTI:
-    def __init__(self, try_number: int = 1, map_index: int = -1) -> None:
-        self.dag_id, self.task_id, self.run_id = "contracts", "submit", "manual__2025-01-01T00:00:00+00:00"
-        self.try_number, self.map_index = try_number, map_index
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
-
-
-def _context(**ti_kwargs):
-    ti = FakeTI(**ti_kwargs)
-    return {"ti": ti, "run_id": ti.run_id}
-
-
-@pytest.fixture(autouse=True)
-def connection(monkeypatch, tmp_path):
-    conn = {
-        "conn_type": "nextsign",
-        "login": COMPANY,
-        "password": "sk-super-secret",
-        "host": HOST,
-        "extra": {"files_host": FILES, "requests_per_minute": 100000, "timeout": 5},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
+def _context(**kwargs):
+    return make_context(
+        **{**dict(dag_id="contracts", task_id="submit", run_id="manual__2025-01-01T00:00:00+00:00"), **kwargs}
+    )
 
 
 def _created(case_id: str = "c1", reference_id: str = "ref") -> dict:
@@ -207,7 +188,7 @@ def test_api_error_propagates_and_never_leaks_the_key(requests_mock):
     )
     with pytest.raises(NextSignError) as err:
         _operator().execute(_context())
-    assert "sk-super-secret" not in repr(err.value) + str(err.value)
+    assert API_KEY not in repr(err.value) + str(err.value)
 
 
 def test_operator_maps_over_tags():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import timedelta
@@ -20,20 +19,10 @@ from airflow_provider_nextsign.exceptions import NextSignCaseFailedError
 from airflow_provider_nextsign.sensors.case import NextSignCaseSensor, normalize_case_ids
 from airflow_provider_nextsign.triggers.case import NextSignCaseTrigger
 
-HOST, FILES, COMPANY = "https://ns.test", "https://files.test", "c0mpany"
+from .conftest import COMPANY, HOST
+
+pytestmark = pytest.mark.usefixtures("nextsign_connection")
 V2 = f"{HOST}/api/v2/{COMPANY}"
-
-
-@pytest.fixture(autouse=True)
-def connection(monkeypatch):
-    conn = {
-        "conn_type": "nextsign",
-        "login": COMPANY,
-        "password": "sk-super-secret",
-        "host": HOST,
-        "extra": {"files_host": FILES, "requests_per_minute": 100000, "timeout": 5},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
 
 
 def _case(case_id: str, signed: str = "signed") -> dict:
