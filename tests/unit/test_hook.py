@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import socket
@@ -198,3 +199,21 @@ def test_airflow2_form_methods():
     behaviour = NextSignHook.get_ui_field_behaviour()
     assert behaviour["relabeling"] == {"login": "Company ID", "password": "API key", "host": "API host (v2)"}
     assert set(behaviour["hidden_fields"]) == {"port", "schema", "extra"}
+
+
+@pytest.mark.skipif(
+    importlib.metadata.version("apache-airflow").startswith("3."),
+    reason="Airflow 3 builds the form from conn-fields in the provider info (tested in test_provider_info)",
+)
+def test_airflow2_connection_form_shows_the_extra_fields():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    widgets = manager.connection_form_widgets
+    assert {
+        "extra__nextsign__files_host",
+        "extra__nextsign__requests_per_minute",
+        "extra__nextsign__timeout",
+    } <= set(widgets)
+    behaviour = manager.field_behaviours["nextsign"]
+    assert behaviour["relabeling"]["password"] == "API key"
