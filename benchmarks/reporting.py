@@ -37,6 +37,7 @@ from typing import Any
 import requests
 
 REAL_RPM = 100.0
+CONNECTION_ENV = "NEXTSIGN_BENCH_CONNECTION"
 
 
 def _rss_mb() -> float:
@@ -197,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--synthetic", action="store_true", help="fake in-process client instead of the sandbox"
     )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # connection JSON: run one measurement
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one measurement
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker), args.chunk_size)))
+        print(json.dumps(worker(json.loads(os.environ[CONNECTION_ENV]), args.chunk_size)))
         return 0
     sizes = (
         [int(s) for s in args.sizes.split(",")]
@@ -225,15 +226,17 @@ def main(argv: list[str] | None = None) -> int:
                     "-m",
                     "benchmarks.reporting",
                     "--worker",
-                    json.dumps(connection),
                     "--chunk-size",
                     str(args.chunk_size),
                 ],
                 capture_output=True,
                 text=True,
-                check=True,
-                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                # In the environment, not argv: the sandbox key stays out of process listings and errors.
+                env={**os.environ, "PYTHONWARNINGS": "ignore", CONNECTION_ENV: json.dumps(connection)},
             )
+            if out.returncode:
+                print(out.stderr[-4000:], file=sys.stderr)
+                raise SystemExit(f"the report worker for {size} cases failed")
             result = {"size": size, **json.loads(out.stdout.strip().splitlines()[-1])}
             results.append(result)
             print(json.dumps(result))
