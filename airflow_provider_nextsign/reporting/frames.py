@@ -207,9 +207,7 @@ def flatten_case(case: Mapping[str, Any]) -> CaseRows:
         "recipient_count": len(recipients),
         "signer_count": len(signers),
         "signed_count": sum(1 for r in signers if r["status"] == "signed"),
-        "document_count": sum(
-            1 for d in documents if d["document_id"] is not None or d["sign_obligated"] is not None
-        ),
+        "document_count": sum(1 for d in case.get("documents") or [] if isinstance(d, Mapping)),
         "signed_document_count": sum(1 for d in documents if d["signed"]),
     }
     digest = hashlib.sha256(

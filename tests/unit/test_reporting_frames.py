@@ -91,6 +91,27 @@ def test_unmatched_signed_pdf_becomes_an_extra_document_row() -> None:
     assert rows.case["document_count"] == 2
 
 
+def test_document_count_counts_the_documents_list_only() -> None:
+    body = make_case(9, signed=2)
+    body["documents"] = [{"name": "bare.pdf"}]  # no document_id, no sign_obligated
+    body["signedDocuments"] = [
+        {"name": "signed-1.pdf", "file": "https://f/1.pdf"},
+        {"name": "signed-2.pdf", "file": "https://f/2.pdf"},
+    ]
+    rows = flatten_case(body)
+    assert rows.case["document_count"] == 1 and rows.case["signed_document_count"] == 2
+    assert [d["name"] for d in rows.documents] == ["bare.pdf", "signed-1.pdf", "signed-2.pdf"]
+    assert rows.documents[0]["signed"] is False  # names differ and counts differ: no match
+
+
+def test_single_document_and_single_pdf_match_by_position() -> None:
+    body = make_case(10, signed=2)
+    body["documents"] = [{"name": "contract.docx", "document_id": "d"}]
+    body["signedDocuments"] = [{"name": "contract.pdf", "file": "https://f/c.pdf"}]
+    (doc,) = flatten_case(body).documents
+    assert doc["signed"] is True and doc["file_url"] == "https://f/c.pdf"
+
+
 def test_in_progress_and_expired_states() -> None:
     assert flatten_case(make_case(4, signed=1)).case["state"] == "in_progress"
     expired = make_case(5)
