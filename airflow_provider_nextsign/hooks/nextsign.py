@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
-from airflow_provider_nextsign.api.client import NextSignClient
 from airflow_provider_nextsign.api.endpoints import DEFAULT_FILES_HOST, DEFAULT_HOST, normalize_base
 from airflow_provider_nextsign.api.errors import (
     NextSignAuthError,
@@ -18,7 +17,10 @@ from airflow_provider_nextsign.api.errors import (
     NextSignNotFoundError,
     NextSignValidationError,
 )
-from airflow_provider_nextsign.api.retry import RetryPolicy
+
+if TYPE_CHECKING:  # requests and tenacity load when the first call is made, not when a DAG file is parsed
+    from airflow_provider_nextsign.api.client import NextSignClient
+    from airflow_provider_nextsign.api.retry import RetryPolicy
 
 EXTRA_DEFAULTS: dict[str, Any] = {"files_host": DEFAULT_FILES_HOST, "requests_per_minute": 100, "timeout": 30}
 
@@ -90,6 +92,8 @@ class NextSignHook(BaseHook):
     @cached_property
     def client(self) -> NextSignClient:
         """The :class:`NextSignClient` of this connection."""
+        from airflow_provider_nextsign.api.client import NextSignClient
+
         conn = self.get_connection(self.nextsign_conn_id)
         return NextSignClient(**self.client_kwargs(conn), retry_policy=self.retry_policy)
 
@@ -179,6 +183,9 @@ class NextSignHook(BaseHook):
             conn = self.get_connection(self.nextsign_conn_id)
             kwargs = self.client_kwargs(conn)
             kwargs["timeout"] = min(kwargs["timeout"], 15.0)
+            from airflow_provider_nextsign.api.client import NextSignClient
+            from airflow_provider_nextsign.api.retry import RetryPolicy
+
             client = NextSignClient(**kwargs, retry_policy=RetryPolicy(max_attempts=1))
         except NextSignInputError as err:
             return False, str(err.message)
