@@ -185,6 +185,49 @@ def _seed(connection: dict[str, Any], count: int) -> None:
         resp.raise_for_status()
 
 
+def run_sizes(
+    sizes: list[int],
+    *,
+    synthetic: bool = False,
+    time_scale: float = 2000.0,
+    chunk_size: int = 500,
+    echo: bool = False,
+) -> list[dict[str, Any]]:
+    """Report ``sizes`` cases each (ascending; one sandbox, seeded up to each size) and return the figures."""
+    proc, connection = (None, {}) if synthetic else _start_sandbox(time_scale)
+    results = []
+    try:
+        seeded = 0
+        for size in sorted(sizes):
+            if proc is None:
+                connection = {"synthetic": size}
+            else:
+                t0 = time.perf_counter()
+                _seed(connection, size - seeded)
+                seeded = size
+                if echo:
+                    print(f"seeded {size} cases in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.reporting", "--worker", "--chunk-size", str(chunk_size)],
+                capture_output=True,
+                text=True,
+                # In the environment, not argv: the sandbox key stays out of process listings and errors.
+                env={**os.environ, "PYTHONWARNINGS": "ignore", CONNECTION_ENV: json.dumps(connection)},
+            )
+            if out.returncode:
+                print(out.stderr[-4000:], file=sys.stderr)
+                raise SystemExit(f"the report worker for {size} cases failed")
+            result = {"size": size, **json.loads(out.stdout.strip().splitlines()[-1])}
+            results.append(result)
+            if echo:
+                print(json.dumps(result))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.reporting", description=__doc__.split("\n")[0]
@@ -208,42 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.sizes
         else ([1000, 10000] if args.quick else [10000, 100000])
     )
-    proc, connection = (None, {}) if args.synthetic else _start_sandbox(args.time_scale)
-    results = []
-    try:
-        seeded = 0
-        for size in sorted(sizes):
-            if proc is None:
-                connection = {"synthetic": size}
-            else:
-                t0 = time.perf_counter()
-                _seed(connection, size - seeded)
-                seeded = size
-                print(f"seeded {size} cases in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.reporting",
-                    "--worker",
-                    "--chunk-size",
-                    str(args.chunk_size),
-                ],
-                capture_output=True,
-                text=True,
-                # In the environment, not argv: the sandbox key stays out of process listings and errors.
-                env={**os.environ, "PYTHONWARNINGS": "ignore", CONNECTION_ENV: json.dumps(connection)},
-            )
-            if out.returncode:
-                print(out.stderr[-4000:], file=sys.stderr)
-                raise SystemExit(f"the report worker for {size} cases failed")
-            result = {"size": size, **json.loads(out.stdout.strip().splitlines()[-1])}
-            results.append(result)
-            print(json.dumps(result))
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+    results = run_sizes(
+        sizes, synthetic=args.synthetic, time_scale=args.time_scale, chunk_size=args.chunk_size, echo=True
+    )
     for result in results:
         share = result["local_share_at_100rpm"]
         verdict = "ok" if share < 0.05 else "OVER TARGET"

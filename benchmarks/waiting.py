@@ -1,0 +1,85 @@
+"""Waiting cost: NextSign requests per poll interval to wait on N cases, with one sensor and with N sensors.
+
+Real ``NextSignCaseTrigger`` instances run in one event loop (as in one triggerer) against the
+sandbox; the cases stay pending, so every round polls all of them. Requests are counted on the
+async client, rounds on the shared poller. The naive way (each sensor asking for its own cases every
+interval) costs one request per case; the target is ceil(N / batch) either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+from typing import Any
+
+ROUNDS = 3
+
+
+async def _requests_per_round(case_ids: list[str], sensors: int, poll_interval: float) -> float:
+    from airflow_provider_nextsign.api import aio
+    from airflow_provider_nextsign.triggers import _poller
+    from airflow_provider_nextsign.triggers.case import NextSignCaseTrigger
+
+    counts = {"requests": 0, "rounds": 0}
+    at_round_end: list[int] = []  # requests sent when each round ended
+    send, round_ = aio.AsyncNextSignClient._send, _poller.CasePoller._round
+
+    async def counting_send(self: Any, *args: Any) -> Any:
+        counts["requests"] += 1
+        return await send(self, *args)
+
+    async def counting_round(self: Any, client: Any) -> None:
+        await round_(self, client)
+        at_round_end.append(counts["requests"])
+        counts["rounds"] += 1
+
+    aio.AsyncNextSignClient._send = counting_send  # type: ignore[method-assign]
+    _poller.CasePoller._round = counting_round  # type: ignore[method-assign]
+    try:
+        per_sensor = math.ceil(len(case_ids) / sensors)
+        triggers = [
+            NextSignCaseTrigger(case_ids[i : i + per_sensor], poll_interval=poll_interval)
+            for i in range(0, len(case_ids), per_sensor)
+        ]
+        tasks = [asyncio.create_task(anext(t.run())) for t in triggers]
+        while counts["rounds"] < ROUNDS + 1:  # round 1 may run while sensors still subscribe: skip it
+            await asyncio.sleep(poll_interval / 5)
+        measured = (at_round_end[ROUNDS] - at_round_end[0]) / ROUNDS
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return measured
+    finally:
+        aio.AsyncNextSignClient._send = send  # type: ignore[method-assign]
+        _poller.CasePoller._round = round_  # type: ignore[method-assign]
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Requests per interval for N = 1, 100, 1,000 (quick: 1, 100) cases, one sensor and N sensors."""
+    from airflow_provider_nextsign.sandbox.server import SandboxServer
+    from airflow_provider_nextsign.triggers import _poller
+
+    logging.getLogger("airflow").setLevel(logging.WARNING)
+    logging.getLogger("airflow_provider_nextsign").setLevel(logging.WARNING)
+    sizes = [1, 100] if quick else [1, 100, 1000]
+    rows = []
+    with SandboxServer(0, requests_per_minute=100, time_scale=6000) as sandbox:
+        os.environ["AIRFLOW_CONN_NEXTSIGN_DEFAULT"] = sandbox.connection_json
+        case_ids = sandbox.seed_cases(max(sizes))
+        for n in sizes:
+            target = math.ceil(n / _poller.BATCH_SIZE)
+            for sensors in sorted({1, n}):
+                measured = asyncio.run(_requests_per_round(case_ids[:n], sensors, poll_interval=0.2))
+                rows.append(
+                    {
+                        "figure": f"waiting: {n} case(s), {sensors} sensor(s)",
+                        "measured": round(measured, 2),
+                        "unit": "requests/interval",
+                        "target": f"{target} (naive: {n})",
+                        "met": measured <= target,
+                        "details": {"cases": n, "sensors": sensors, "batch": _poller.BATCH_SIZE, "naive": n},
+                    }
+                )
+    return rows

@@ -1,0 +1,33 @@
+"""The benchmark runner stays alive: its cheap parts run and report each figure beside a target.
+
+Not a timed test: figures are counts and memory deltas, and only their shape and the counting
+targets (which do not depend on machine speed) are asserted.
+"""
+
+from __future__ import annotations
+
+from benchmarks import __main__ as runner
+from benchmarks import download, waiting
+
+
+def test_waiting_costs_one_request_per_batch_not_per_sensor():
+    rows = waiting.run(quick=True)
+    by_figure = {r["figure"]: r for r in rows}
+    assert by_figure["waiting: 100 case(s), 100 sensor(s)"]["measured"] == 2.0
+    assert all(r["met"] for r in rows), rows
+
+
+def test_download_reports_memory_growth_and_writes_the_whole_file():
+    (row,) = download.run(quick=True)
+    assert row["details"]["complete"] is True
+    assert row["unit"] == "MB above baseline" and isinstance(row["measured"], float)
+
+
+def test_table_lists_every_figure_with_its_target():
+    rows = [
+        {"figure": "a", "measured": 1, "unit": "x", "target": "<= 2", "met": True},
+        {"figure": "bb", "measured": 3, "unit": "x", "target": "<= 2", "met": False},
+    ]
+    table = runner.format_table(rows).splitlines()
+    assert table[2].endswith("yes") and table[3].endswith("NO")
+    assert "<= 2" in table[3]
