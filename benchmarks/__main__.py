@@ -28,10 +28,15 @@ MEMORY_FLAT_MB = 25.0
 
 def _isolate_airflow() -> None:
     """A throwaway Airflow home and request-budget state, set before anything imports airflow."""
-    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="nextsign-bench-airflow-"))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("NEXTSIGN_RATE_LIMIT_DIR", tempfile.mkdtemp(prefix="nextsign-bench-budget-"))
+    defaults = {
+        "AIRFLOW_HOME": lambda: tempfile.mkdtemp(prefix="nextsign-bench-airflow-"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": lambda: "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": lambda: "WARNING",
+        "NEXTSIGN_RATE_LIMIT_DIR": lambda: tempfile.mkdtemp(prefix="nextsign-bench-budget-"),
+    }
+    for name, value in defaults.items():
+        if not os.environ.get(name):  # unset or empty
+            os.environ[name] = value()
 
 
 def budget_rows(quick: bool) -> list[dict[str, Any]]:
