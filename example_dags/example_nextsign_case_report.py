@@ -48,12 +48,14 @@ with DAG(
         "folder": Param("", type="string", description="only this NextSign folder (empty = all)"),
     },
 ) as dag:
+    # [START howto_case_report]
     report = NextSignCaseReportOperator(
         task_id="load_cases",
         sql_conn_id="{{ params.warehouse_conn_id }}",
         folder="{{ params.folder }}",
         incremental=True,
     )
+    # [END howto_case_report]
 
     @task
     def summarize(summary: dict[str, Any], warehouse_conn_id: str, run_id: str) -> dict[str, Any]:

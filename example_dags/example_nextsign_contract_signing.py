@@ -51,12 +51,15 @@ with DAG(
         "destination": Param(f"file://{OUTPUT_DIR}", type="string", description="Folder for signed PDFs"),
     },
 ) as dag:
+    # [START howto_submit_form_mapped]
     submit = NextSignSubmitFormOperator.partial(
         task_id="submit_contract",
         form_id="{{ params.form_id }}",
         title="Service agreement",
     ).expand_kwargs(SUBMISSIONS)
+    # [END howto_submit_form_mapped]
 
+    # [START howto_sensor_deferrable]
     wait = NextSignCaseSensor(
         task_id="wait_for_signatures",
         case_ids=submit.output,
@@ -64,10 +67,13 @@ with DAG(
         timeout=7 * 24 * 3600,
         deferrable=os.environ.get("NEXTSIGN_DEFERRABLE", "true").lower() == "true",
     )
+    # [END howto_sensor_deferrable]
 
+    # [START howto_store_signed_documents]
     store = NextSignSignedDocumentsToStorageOperator.partial(
         task_id="store_signed_pdfs",
         destination="{{ params.destination }}",
     ).expand(case_id=submit.output)
+    # [END howto_store_signed_documents]
 
     wait >> store

@@ -43,9 +43,11 @@ with DAG(
         doc.save(path)
         return path
 
+    # [START howto_convert_document]
     convert = NextSignConvertDocumentOperator(
         task_id="convert_to_pdf",
         source=make_template(),
         tags={"customer_name": "Holm Bryghus ApS", "price": 4500},
         destination="{{ params.destination }}",
     )
+    # [END howto_convert_document]

@@ -53,3 +53,18 @@ def test_docx_to_pdf_dag(nextsign_sandbox, load_dag, run_state, tmp_path):
     pdfs = list((tmp_path / "converted").glob("*.pdf"))
     assert len(pdfs) == 1
     assert pdfs[0].read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.nextsign_sandbox(sign_after=0.3)
+def test_create_case_dag_signs_stores_and_deletes(
+    nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("NEXTSIGN_POKE_INTERVAL", "0.2")
+    dag = load_dag("example_nextsign_create_case.py")
+    destination = tmp_path / "leases"
+    run = dag.test(run_conf={"destination": f"file://{destination}/"})
+
+    assert run_state(run) == "success"
+    (pdf,) = destination.rglob("*.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert nextsign_sandbox.cases() == []  # deleted after its signed PDF was stored
