@@ -14,12 +14,12 @@ endif
 CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 BIN := $(VENV)/bin
 
-.PHONY: install lint typecheck pytest test demo bench clean constraints
+.PHONY: install lint typecheck pytest test demo bench docs clean constraints
 
 $(VENV)/.installed: pyproject.toml setup.cfg $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install -q --python $(BIN)/python -c $(CONSTRAINTS) -e '.[all,test,postgres]'
+	$(BIN)/uv pip install -q --python $(BIN)/python -c $(CONSTRAINTS) -e '.[all,test,postgres,docs]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -46,11 +46,16 @@ demo: install
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+# The documentation site, warnings as errors.
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs built: docs/_build/html/index.html"
+
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: install
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres \
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres --extra docs \
 		-P apache-airflow==3.3.2 --no-header --annotation-style line -o constraints/airflow-3.3.txt
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres \
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres --extra docs \
 		-P apache-airflow==2.11.2 --no-header --annotation-style line -o constraints/airflow-2.11.txt
 
 clean:
