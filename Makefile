@@ -19,7 +19,7 @@ BIN := $(VENV)/bin
 $(VENV)/.installed: pyproject.toml setup.cfg $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install -q --python $(BIN)/python -c $(CONSTRAINTS) -e '.[all,test,postgres,docs]'
+	$(BIN)/uv pip install -q --python $(BIN)/python -c $(CONSTRAINTS) -e '.[all,test,postgres,docs,screenshots]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -53,9 +53,9 @@ docs: install
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: install
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres --extra docs \
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres --extra docs --extra screenshots \
 		-P apache-airflow==3.3.2 --no-header --annotation-style line -o constraints/airflow-3.3.txt
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres --extra docs \
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres --extra docs --extra screenshots \
 		-P apache-airflow==2.11.2 --no-header --annotation-style line -o constraints/airflow-2.11.txt
 
 clean:
