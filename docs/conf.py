@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -10,9 +11,11 @@ from pathlib import Path
 # Autodoc imports the package, which imports Airflow: give Airflow a throwaway home first.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="nextsign-docs-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+logging.getLogger("airflow").setLevel(logging.WARNING)  # its import-time INFO lines, before logging is set up
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from airflow_provider_nextsign import __version__
+from airflow_provider_nextsign import __version__  # noqa: E402  (after the environment above)
 
 project = "airflow-provider-nextsign"
 author = "airflow-provider-nextsign developers"
