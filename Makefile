@@ -14,7 +14,7 @@ endif
 CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 BIN := $(VENV)/bin
 
-.PHONY: install lint typecheck pytest test demo bench docs clean constraints
+.PHONY: install lint typecheck pytest test demo bench docs screenshots clean constraints
 
 $(VENV)/.installed: pyproject.toml setup.cfg $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: install
 docs: install
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs built: docs/_build/html/index.html"
+
+# Re-take docs/_static/connection-form*.png (needs Debian's chromium: apt-get install -y chromium).
+screenshots: install
+	$(BIN)/python scripts/screenshot_connection_form.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: install
