@@ -115,18 +115,22 @@ class AsyncNextSignClient:
         self, *, status: str | None = None, folder: str | None = None, page_size: int = 100
     ) -> AsyncIterator[dict[str, Any]]:
         """Case List, every page, as an async iterator."""
-        params = payloads.check_list_filters(status, folder, page_size)
         index = 0
         while True:
-            body = await self._call(
-                "cases_list", self.endpoints.case_list(), params={**params, "index": index}
-            )
-            cases = [c for c in body.get("cases") or [] if isinstance(c, Mapping)]
+            cases = await self.list_cases_page(status=status, folder=folder, page_size=page_size, index=index)
             for case in cases:
-                yield dict(case)
+                yield case
             if len(cases) < page_size:
                 return
             index += 1
+
+    async def list_cases_page(
+        self, *, status: str | None = None, folder: str | None = None, page_size: int = 100, index: int = 0
+    ) -> list[dict[str, Any]]:
+        """One page of Case List (``index`` is NextSign's zero-based page number)."""
+        params = payloads.check_list_filters(status, folder, page_size)
+        body = await self._call("cases_list", self.endpoints.case_list(), params={**params, "index": index})
+        return [dict(c) for c in body.get("cases") or [] if isinstance(c, Mapping)]
 
     async def _call(self, operation: str, url: str, params: Mapping[str, Any] | None = None) -> Any:
         retrying = async_retrying(self.retry_policy)

@@ -1,0 +1,130 @@
+"""Event-driven scheduling without inbound HTTP: an ``AssetWatcher`` trigger for new signed cases (Airflow 3).
+
+``NextSignCaseEventTrigger`` walks Case List (``status=signed`` or ``denied``) a fixed number of pages
+per poll interval, round robin, and yields one event per case it has not seen before. The first full
+sweep only learns the cases that were already there, so a watcher reports cases signed after it
+started. The seen ids live in the watched asset's state store when the triggerer provides one (Airflow
+3.3), so a triggerer restart does not repeat events; otherwise they are kept in memory.
+
+Use it in an ``AssetWatcher``::
+
+    Asset("nextsign://<company>/case_signed", watchers=[AssetWatcher(name="...", trigger=...)])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+try:
+    from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+except ImportError as err:  # Airflow 2.11 has no event triggers
+    raise ImportError(
+        "NextSignCaseEventTrigger needs Airflow 3 (asset watchers and event triggers); "
+        "on Airflow 2 use NextSignCaseSensor"
+    ) from err
+
+from airflow_provider_nextsign.triggers.case import async_client_for
+
+#: Webhook trigger names this watcher reproduces, and the Case List filter behind each.
+STATUS_OF_TRIGGER = {"case_signed": "signed", "case_denied": "denied"}
+STATE_KEY = "nextsign_seen_case_ids"
+
+
+class NextSignCaseEventTrigger(BaseEventTrigger):
+    """Yield ``{"case_id", "trigger", "updatedAt", "title", "referenceId"}`` for each newly signed case.
+
+    :param trigger: ``case_signed`` or ``case_denied`` (NextSign's webhook trigger names).
+    :param nextsign_conn_id: the NextSign connection.
+    :param poll_interval: seconds between polls.
+    :param pages_per_poll: Case List pages fetched per poll: the fixed request cost of an interval.
+    :param page_size: cases per page.
+    """
+
+    def __init__(
+        self,
+        *,
+        trigger: str = "case_signed",
+        nextsign_conn_id: str = "nextsign_default",
+        poll_interval: float = 60.0,
+        pages_per_poll: int = 1,
+        page_size: int = 100,
+    ) -> None:
+        super().__init__()
+        if trigger not in STATUS_OF_TRIGGER:
+            raise ValueError(f"trigger must be one of {sorted(STATUS_OF_TRIGGER)}, got {trigger!r}")
+        if pages_per_poll < 1 or page_size < 1:
+            raise ValueError("pages_per_poll and page_size must be positive integers")
+        self.trigger = trigger
+        self.nextsign_conn_id = nextsign_conn_id
+        self.poll_interval = float(poll_interval)
+        self.pages_per_poll = int(pages_per_poll)
+        self.page_size = int(page_size)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The classpath and JSON-safe kwargs the triggerer rebuilds this trigger from."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "trigger": self.trigger,
+                "nextsign_conn_id": self.nextsign_conn_id,
+                "poll_interval": self.poll_interval,
+                "pages_per_poll": self.pages_per_poll,
+                "page_size": self.page_size,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll forever; every case seen for the first time after the first full sweep is one event."""
+        seen, primed = await self._load_seen()
+        index = 0
+        async with await async_client_for(self.nextsign_conn_id) as client:
+            while True:
+                for _ in range(self.pages_per_poll):
+                    page = await client.list_cases_page(
+                        status=STATUS_OF_TRIGGER[self.trigger], page_size=self.page_size, index=index
+                    )
+                    fresh = [case for case in page if str(case.get("_id")) not in seen]
+                    for case in fresh:
+                        seen.add(str(case["_id"]))
+                        if primed:
+                            yield TriggerEvent(self._payload(case))
+                    if len(page) < self.page_size:  # end of the list: wrap around
+                        index, primed = 0, True
+                    else:
+                        index += 1
+                    if fresh:
+                        await self._save_seen(seen, primed)
+                await asyncio.sleep(self.poll_interval)
+
+    def _payload(self, case: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "case_id": str(case["_id"]),
+            "trigger": self.trigger,
+            "updatedAt": case.get("updatedAt"),
+            "title": case.get("title"),
+            "referenceId": case.get("referenceId"),
+        }
+
+    async def _load_seen(self) -> tuple[set[str], bool]:
+        store = getattr(self, "asset_state_store", None)
+        if store is not None:
+            try:
+                state = await store.aget(STATE_KEY)
+            except Exception:  # no state yet, or no single watched asset: start fresh
+                state = None
+            if isinstance(state, dict):
+                return set(state.get("seen") or []), bool(state.get("primed"))
+        return set(), False
+
+    async def _save_seen(self, seen: set[str], primed: bool) -> None:
+        store = getattr(self, "asset_state_store", None)
+        if store is None:
+            return
+        try:
+            await store.aset(STATE_KEY, {"seen": sorted(seen), "primed": primed})
+        except Exception:
+            self.log.warning(
+                "Could not save the NextSign watcher's cursor; it is kept in memory", exc_info=True
+            )

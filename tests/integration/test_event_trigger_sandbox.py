@@ -1,0 +1,77 @@
+"""NextSignCaseEventTrigger against the sandbox: one event per newly signed case, fixed requests per poll."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.metadata.version("apache-airflow").startswith("2."),
+    reason="event triggers and asset watchers need Airflow 3",
+)
+
+FAST = pytest.mark.nextsign_sandbox(requests_per_minute=100, time_scale=600)
+
+
+async def _collect(trigger, sandbox, to_sign, expected, requests):
+    from airflow_provider_nextsign.api import aio
+
+    send = aio.AsyncNextSignClient._send
+
+    async def counting(self, *args):
+        requests.append(args[0])
+        return await send(self, *args)
+
+    aio.AsyncNextSignClient._send = counting
+    events: list = []
+
+    async def consume():
+        async for event in trigger.run():
+            events.append(event)
+
+    consumer = asyncio.create_task(consume())
+    try:
+        while len(requests) < 4:  # the first sweep (3 pages of 2) primes the cursor without events
+            await asyncio.sleep(0.01)
+        assert events == []
+        for case_id in to_sign:
+            await asyncio.to_thread(sandbox.sign, case_id)
+        async with asyncio.timeout(10):
+            while len(events) < expected:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # a few more polls: nothing is reported twice
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        aio.AsyncNextSignClient._send = send
+    return events
+
+
+@FAST
+def test_each_newly_signed_case_is_one_event(nextsign_sandbox):
+    from airflow_provider_nextsign.triggers.events import NextSignCaseEventTrigger
+
+    already = nextsign_sandbox.seed_cases(5)
+    for case_id in already:
+        nextsign_sandbox.sign(case_id)
+    pending = nextsign_sandbox.seed_cases(3)
+    trigger = NextSignCaseEventTrigger(poll_interval=0.01, pages_per_poll=1, page_size=2)
+    requests: list[str] = []
+    events = asyncio.run(_collect(trigger, nextsign_sandbox, pending, 3, requests))
+
+    assert sorted(e.payload["case_id"] for e in events) == sorted(pending)
+    assert {e.payload["trigger"] for e in events} == {"case_signed"}
+    assert set(requests) == {"cases_list"}  # one Case List page per poll, whatever the case count
+
+
+def test_serialize_round_trips():
+    from airflow_provider_nextsign.triggers.events import NextSignCaseEventTrigger
+
+    trigger = NextSignCaseEventTrigger(trigger="case_denied", poll_interval=30, pages_per_poll=2)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_nextsign.triggers.events.NextSignCaseEventTrigger"
+    assert NextSignCaseEventTrigger(**kwargs).serialize() == (classpath, kwargs)
+    with pytest.raises(ValueError, match="case_signed"):
+        NextSignCaseEventTrigger(trigger="signed")
