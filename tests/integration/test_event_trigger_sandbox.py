@@ -75,3 +75,13 @@ def test_serialize_round_trips():
     assert NextSignCaseEventTrigger(**kwargs).serialize() == (classpath, kwargs)
     with pytest.raises(ValueError, match="case_signed"):
         NextSignCaseEventTrigger(trigger="signed")
+
+
+def test_docs_asset_watcher_snippet_builds_a_watched_asset():
+    from docs.examples.asset_watcher import case_signed_asset
+
+    asset = case_signed_asset("6576e19662ec13c4faa7de7b")
+    assert asset.uri == "nextsign://6576e19662ec13c4faa7de7b/case_signed"
+    (watcher,) = asset.watchers
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath.endswith("NextSignCaseEventTrigger") and kwargs["pages_per_poll"] == 1
