@@ -26,6 +26,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Seconds to wait for each HTTP request.",
         "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
     },
+    "webhook_secret": {
+        "label": "Webhook secret",
+        "description": "Shared secret NextSign sends in the webhook's custom header (Airflow 3 receiver).",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -38,7 +43,55 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "files_host": "https://api.nextsign.dk",
         "requests_per_minute": "100",
         "timeout": "30",
+        "webhook_secret": "Random string, also set as the webhook's X-Webhook-Token header",
     },
+}
+
+# The [nextsign] section: the Airflow 3 webhook receiver (airflow_provider_nextsign.webhooks).
+CONFIG: dict[str, Any] = {
+    "nextsign": {
+        "description": "The NextSign webhook receiver on the Airflow 3 API server.",
+        "options": {
+            "webhook_receiver": {
+                "description": "Mount the webhook receiver under /nextsign on the API server.",
+                "version_added": "0.1.0",
+                "type": "boolean",
+                "example": "True",
+                "default": "False",
+            },
+            "webhook_conn_id": {
+                "description": "The NextSign connection behind POST /nextsign/webhooks "
+                "(POST /nextsign/webhooks/<conn_id> serves any other).",
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "nextsign_default",
+                "default": "nextsign_default",
+            },
+            "webhook_secret_header": {
+                "description": "The custom header that carries the shared secret.",
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "X-Webhook-Token",
+                "default": "X-Webhook-Token",
+            },
+            "webhook_secret": {
+                "description": "Shared secret for connections without a 'webhook_secret' extra.",
+                "version_added": "0.1.0",
+                "type": "string",
+                "sensitive": True,
+                "example": None,
+                "default": "",
+            },
+            "webhook_partition_by_case": {
+                "description": "Give each asset event the case id as partition key, so a DAG on "
+                "PartitionedAssetTimetable runs once per case. Turn off for DAGs on a plain asset schedule.",
+                "version_added": "0.1.0",
+                "type": "boolean",
+                "example": "True",
+                "default": "True",
+            },
+        },
+    }
 }
 
 
@@ -82,9 +135,20 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "NextSign",
-                "python-modules": ["airflow_provider_nextsign.triggers.case"],
+                "python-modules": [
+                    "airflow_provider_nextsign.triggers.case",
+                    "airflow_provider_nextsign.triggers.events",
+                ],
             }
         ],
+        "asset-uris": [
+            {
+                "schemes": ["nextsign"],
+                "handler": "airflow_provider_nextsign.assets.sanitize_uri",
+                "factory": "airflow_provider_nextsign.assets.create_asset",
+            }
+        ],
+        "config": CONFIG,
         "extra-links": ["airflow_provider_nextsign.links.NextSignCaseLink"],
         "connection-types": [
             {

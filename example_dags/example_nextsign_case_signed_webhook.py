@@ -1,0 +1,50 @@
+"""Store a case's signed PDFs the moment NextSign reports it signed (Airflow 3, webhook receiver).
+
+NextSign posts ``case_signed`` to the provider's webhook receiver on the API server, which records one
+asset event per case on ``nextsign://<company id>/case_signed`` with the case id as partition key. The
+``PartitionedAssetTimetable`` then starts one run per signed case. Set ``NEXTSIGN_COMPANY_ID`` to your
+Company ID (the connection's login) and turn the receiver on; see the event-driven guide.
+
+A manual run stores the cases listed in its ``case_ids`` param instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
+
+from airflow_provider_nextsign.assets import case_event_asset
+from airflow_provider_nextsign.operators.documents import NextSignSignedDocumentsToStorageOperator
+
+COMPANY_ID = os.environ.get("NEXTSIGN_COMPANY_ID", "6576e19662ec13c4faa7de7b")
+OUTPUT_DIR = os.environ.get("NEXTSIGN_OUTPUT_DIR", "/tmp/nextsign-signed")
+
+# [START howto_webhook_asset_dag]
+case_signed = case_event_asset(COMPANY_ID, "case_signed")
+
+with DAG(
+    dag_id="example_nextsign_case_signed_webhook",
+    schedule=PartitionedAssetTimetable(assets=case_signed),
+    catchup=False,
+    tags=["example", "nextsign"],
+    params={"case_ids": Param([], type="array", description="Cases to store on a manual run")},
+) as dag:
+
+    @task
+    def signed_case_ids(triggering_asset_events: Any = None, params: Any = None) -> list[str]:
+        """The case ids in the asset events that started this run, or the ``case_ids`` param."""
+        ids = {
+            str(event.extra["case_id"])
+            for events in (triggering_asset_events or {}).values()
+            for event in events
+            if "case_id" in event.extra
+        }
+        return sorted(ids | {str(case_id) for case_id in params["case_ids"]})
+
+    NextSignSignedDocumentsToStorageOperator.partial(
+        task_id="store_signed_pdfs",
+        destination=f"file://{OUTPUT_DIR}/webhook/",
+    ).expand(case_id=signed_case_ids())
+# [END howto_webhook_asset_dag]

@@ -1,0 +1,191 @@
+"""The webhook receiver fed by real sandbox deliveries, recording asset events in a migrated Airflow DB."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests  # noqa: F401  (used below)
+
+pytestmark = pytest.mark.skipif(
+    importlib.metadata.version("apache-airflow").startswith("2."),
+    reason="the webhook receiver and asset events need Airflow 3",
+)
+
+DAG_ID = "example_nextsign_case_signed_webhook"
+HEADER = "X-Webhook-Token"
+# Retries 2 API minutes apart arrive in 0.2 s; each successful delivery is sent twice more.
+FAST = pytest.mark.nextsign_sandbox(time_scale=600, duplicates=2)
+
+
+class LoseResponses:
+    """ASGI wrapper: the app handles the first ``count`` requests, but NextSign sees a 503 instead."""
+
+    def __init__(self, app: Any, count: int) -> None:
+        self.app = app
+        self.count = count
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.count <= 0:
+            await self.app(scope, receive, send)
+            return
+        self.count -= 1
+
+        async def drop(message: dict) -> None:
+            return None
+
+        await self.app(scope, receive, drop)
+        headers = [(b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": b"response lost"})
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a free loopback port, as the API server would."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "receiver did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def api_server_app() -> Any:
+    """A parent app with the plugin's sub-apps mounted the way the Airflow API server mounts them."""
+    from fastapi import FastAPI
+
+    from airflow_provider_nextsign.webhooks.plugin import NextSignWebhookPlugin, _apps
+
+    _apps.cache_clear()
+    parent = FastAPI()
+    for sub in NextSignWebhookPlugin().fastapi_apps:
+        parent.mount(sub["url_prefix"], sub["app"])
+    assert parent.routes, "the plugin mounted nothing: is [nextsign] webhook_receiver on?"
+    return parent
+
+
+@pytest.fixture
+def secret(nextsign_sandbox, monkeypatch) -> str:
+    """A NextSign connection with a webhook secret, the receiver on, the example DAG registered."""
+    value = secrets.token_urlsafe(16)
+    conn = json.loads(nextsign_sandbox.connection_json)
+    conn["extra"] = {**conn.get("extra", {}), "webhook_secret": value}
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER", "True")
+    monkeypatch.setenv("NEXTSIGN_COMPANY_ID", nextsign_sandbox.company_id)
+    register_example_dag()
+    return value
+
+
+def register_example_dag() -> None:
+    """Parse the asset-scheduled example DAG into the DB (as the DAG processor does) and unpause it."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    from tests.e2e.conftest import EXAMPLE_DAGS
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=str(EXAMPLE_DAGS / f"{DAG_ID}.py"))
+    assert not bag.import_errors, bag.import_errors
+    sync_bag_to_db(bag, "dags-folder", None)
+    with create_session() as session:
+        session.execute(update(DagModel).where(DagModel.dag_id == DAG_ID).values(is_paused=False))
+
+
+def events_on(uri: str) -> list[Any]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(AssetEvent).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+        rows = session.scalars(query.where(AssetModel.uri == uri)).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def create_dag_runs() -> list[Any]:
+    """One pass of the scheduler's step that turns queued asset partitions into DAG runs."""
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    runner = SchedulerJobRunner(job=Job(), num_runs=1)
+    with create_session() as session:
+        runner._create_dagruns_for_partitioned_asset_dags(session)
+    with create_session() as session:
+        runs = session.scalars(select(DagRun).where(DagRun.dag_id == DAG_ID)).all()
+        session.expunge_all()
+        return list(runs)
+
+
+def wait_for_deliveries(sandbox, succeeded: int, timeout: float = 20) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        deliveries = sandbox.webhook_deliveries()
+        if sum(1 for d in deliveries if d["status_code"] == 200) >= succeeded:
+            time.sleep(0.3)  # nothing more should come
+            return sandbox.webhook_deliveries()
+        assert time.monotonic() < deadline, deliveries
+        time.sleep(0.05)
+
+
+@FAST
+def test_three_signed_cases_with_lost_answers_and_duplicates_start_three_runs(nextsign_sandbox, secret):
+    from airflow.models.asset import AssetPartitionDagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    case_ids = nextsign_sandbox.seed_cases(3)
+    with serve(LoseResponses(api_server_app(), count=2)) as url:
+        nextsign_sandbox.add_webhook(f"{url}/nextsign/webhooks", ["case_signed"], headers={HEADER: secret})
+        for case_id in case_ids:
+            nextsign_sandbox.sign(case_id)
+        # 3 first answers (2 of them lost, so retried) + 2 duplicates each.
+        deliveries = wait_for_deliveries(nextsign_sandbox, succeeded=3 + 3 * 2)
+
+    assert sorted(d["status_code"] for d in deliveries if d["status_code"] != 200) == [503, 503]
+    assert {d["case_id"] for d in deliveries if d["attempt"] == 2} <= set(case_ids)
+    uri = f"nextsign://{nextsign_sandbox.company_id}/case_signed"
+    events = events_on(uri)
+    assert sorted(e.partition_key for e in events) == sorted(case_ids)
+    assert sorted(e.extra["case_id"] for e in events) == sorted(case_ids)
+    for event in events:
+        assert event.extra["trigger"] == "case_signed"
+        assert event.extra["dedupe_key"] == f"case_signed:{event.extra['case_id']}:{event.extra['updatedAt']}"
+    with create_session() as session:
+        queued = session.scalars(
+            select(AssetPartitionDagRun.partition_key).where(AssetPartitionDagRun.target_dag_id == DAG_ID)
+        ).all()
+    assert sorted(set(queued) & set(case_ids)) == sorted(case_ids)
+    assert len([key for key in queued if key in case_ids]) == 3
+
+    runs = [run for run in create_dag_runs() if run.partition_key in case_ids]
+    assert sorted(run.partition_key for run in runs) == sorted(case_ids)
+    assert {str(run.run_type) for run in runs} == {"asset_triggered"}
