@@ -29,7 +29,10 @@ with DAG(
     schedule=PartitionedAssetTimetable(assets=case_signed),
     catchup=False,
     tags=["example", "nextsign"],
-    params={"case_ids": Param([], type="array", description="Cases to store on a manual run")},
+    params={
+        "case_ids": Param([], type="array", description="Cases to store on a manual run"),
+        "destination": Param(f"file://{OUTPUT_DIR}/webhook/", type="string", description="Signed PDF folder"),
+    },
 ) as dag:
 
     @task
@@ -45,6 +48,6 @@ with DAG(
 
     NextSignSignedDocumentsToStorageOperator.partial(
         task_id="store_signed_pdfs",
-        destination=f"file://{OUTPUT_DIR}/webhook/",
+        destination="{{ params.destination }}",
     ).expand(case_id=signed_case_ids())
 # [END howto_webhook_asset_dag]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import json
+import os
 import secrets
 import socket
 import threading
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests  # noqa: F401  (used below)
+import requests
 
 pytestmark = pytest.mark.skipif(
     importlib.metadata.version("apache-airflow").startswith("2."),
@@ -189,3 +190,113 @@ def test_three_signed_cases_with_lost_answers_and_duplicates_start_three_runs(ne
     runs = [run for run in create_dag_runs() if run.partition_key in case_ids]
     assert sorted(run.partition_key for run in runs) == sorted(case_ids)
     assert {str(run.run_type) for run in runs} == {"asset_triggered"}
+
+
+def post(url: str, body: Any, token: str | None) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **({HEADER: token} if token is not None else {})}
+    return requests.post(url, data=data, headers=headers, timeout=10)
+
+
+@pytest.mark.nextsign_sandbox(time_scale=600, max_attempts=2)
+def test_wrong_secret_is_401_and_records_nothing(nextsign_sandbox, secret):
+    (case_id,) = nextsign_sandbox.seed_cases(1)
+    with serve(api_server_app()) as url:
+        nextsign_sandbox.add_webhook(f"{url}/nextsign/webhooks", ["case_signed"], headers={HEADER: "guess"})
+        nextsign_sandbox.sign(case_id)
+        deadline = time.monotonic() + 10
+        while len(nextsign_sandbox.webhook_deliveries()) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        body = {"trigger": "case_signed", "case": nextsign_sandbox.cases()[0]}
+        missing = post(f"{url}/nextsign/webhooks", body, None)
+        right = post(f"{url}/nextsign/webhooks", body, secret)
+
+    assert [d["status_code"] for d in nextsign_sandbox.webhook_deliveries()] == [401, 401]
+    assert missing.status_code == 401
+    assert missing.json() == {"message": f"missing or wrong {HEADER} header"}
+    assert secret not in missing.text
+    # The same body with the right secret is accepted: only the header was wrong.
+    assert right.status_code == 200 and right.json()["status"] == "recorded"
+    assert [
+        e.extra["case_id"] for e in events_on(f"nextsign://{nextsign_sandbox.company_id}/case_signed")
+    ] == [case_id]
+
+
+@FAST
+def test_malformed_bodies_are_400_and_record_nothing(nextsign_sandbox, secret):
+    (case_id,) = nextsign_sandbox.seed_cases(1)
+    case = nextsign_sandbox.cases()[0]
+    bad = {
+        b"{not json": "not JSON",
+        json.dumps(["case_signed"]).encode(): "must be a JSON object",
+        json.dumps({"trigger": "case_exploded", "case": case}).encode(): "'trigger' must be one of",
+        json.dumps({"trigger": "case_signed"}).encode(): "needs a 'case' object",
+        json.dumps({"trigger": "case_signed", "case": {"updatedAt": "x"}}).encode(): "'case._id'",
+        json.dumps(
+            {"trigger": "case_signed", "case": {"_id": case_id, "updatedAt": 5}}
+        ).encode(): "'case.updatedAt'",
+    }
+    with serve(api_server_app()) as url:
+        answers = {body: post(f"{url}/nextsign/webhooks", body, secret) for body in bad}
+    for body, expected in bad.items():
+        assert answers[body].status_code == 400, body
+        assert expected in answers[body].json()["message"], answers[body].json()
+    assert events_on(f"nextsign://{nextsign_sandbox.company_id}/case_signed") == []
+
+
+@FAST
+def test_routes_unknown_connection_missing_secret_and_unwatched_trigger(
+    nextsign_sandbox, secret, monkeypatch
+):
+    (case_id,) = nextsign_sandbox.seed_cases(1)
+    signed = {"trigger": "case_signed", "case": nextsign_sandbox.cases()[0]}
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_OTHER", os.environ["AIRFLOW_CONN_NEXTSIGN_DEFAULT"])
+    conn = json.loads(nextsign_sandbox.connection_json)
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_NO_SECRET", json.dumps(conn))
+    with serve(api_server_app()) as url:
+        unknown = post(f"{url}/nextsign/webhooks/nope", signed, secret)
+        no_secret = post(f"{url}/nextsign/webhooks/nextsign_no_secret", signed, secret)
+        # case_denied: no DAG is scheduled on nextsign://<company>/case_denied.
+        unwatched = post(f"{url}/nextsign/webhooks", {**signed, "trigger": "case_denied"}, secret)
+        by_name = post(f"{url}/nextsign/webhooks/nextsign_other", signed, secret)
+        again = post(f"{url}/nextsign/webhooks", signed, secret)
+
+    assert unknown.status_code == 404 and "'nope'" in unknown.json()["message"]
+    assert no_secret.status_code == 503
+    assert unwatched.status_code == 200 and unwatched.json()["status"] == "no_asset"
+    assert by_name.status_code == 200 and by_name.json()["status"] == "recorded"
+    # Same company through the default route: the same delivery, so a duplicate.
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    assert again.json()["key"] == f"case_signed:{case_id}:{signed['case']['updatedAt']}"
+    assert len(events_on(f"nextsign://{nextsign_sandbox.company_id}/case_signed")) == 1
+
+
+@FAST
+def test_events_carry_no_partition_key_when_partitioning_is_off(nextsign_sandbox, secret, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__NEXTSIGN__WEBHOOK_PARTITION_BY_CASE", "False")
+    (case_id,) = nextsign_sandbox.seed_cases(1)
+    with serve(api_server_app()) as url:
+        answer = post(
+            f"{url}/nextsign/webhooks",
+            {"trigger": "case_signed", "case": nextsign_sandbox.cases()[0]},
+            secret,
+        )
+    assert answer.json()["status"] == "recorded"
+    (event,) = events_on(f"nextsign://{nextsign_sandbox.company_id}/case_signed")
+    assert event.partition_key is None and event.extra["case_id"] == case_id
+
+
+@pytest.mark.nextsign_sandbox(sign_after=None)
+def test_example_dag_stores_the_signed_pdfs(nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path):
+    monkeypatch.setenv("NEXTSIGN_COMPANY_ID", nextsign_sandbox.company_id)
+    case_ids = nextsign_sandbox.seed_cases(2)
+    for case_id in case_ids:
+        nextsign_sandbox.sign(case_id)
+    dag = load_dag(f"{DAG_ID}.py")
+    run = dag.test(run_conf={"case_ids": case_ids, "destination": f"file://{tmp_path}/signed/"})
+
+    assert run_state(run) == "success"
+    pdfs = sorted((tmp_path / "signed").rglob("*.pdf"))
+    assert sorted(p.parent.name for p in pdfs) == sorted(case_ids)
+    assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)

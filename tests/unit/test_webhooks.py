@@ -1,0 +1,211 @@
+"""The webhook receiver's pieces without HTTP or a database: payload, decisions, assets, plugin."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+from urllib.parse import urlsplit
+
+import pytest
+
+from airflow_provider_nextsign.assets import (
+    case_event_uri,
+    parse_case_event_uri,
+    sanitize_uri,
+)
+from airflow_provider_nextsign.webhooks.config import ReceiverSettings, UnknownConnectionError
+from airflow_provider_nextsign.webhooks.payload import WebhookPayloadError, parse_delivery
+from airflow_provider_nextsign.webhooks.receiver import WebhookReceiver, secret_matches
+from airflow_provider_nextsign.webhooks.recorder import RecordResult
+
+AIRFLOW_2 = importlib.metadata.version("apache-airflow").startswith("2.")
+CASE = {
+    "_id": "657b2ffb0965b111023fb0d1",
+    "updatedAt": "2024-02-19T10:52:25.836Z",
+    "title": "Lease",
+    "referenceId": "dag:run:task:-1",
+    "recipients": [{"name": "A"}],
+}
+
+
+def body(**fields) -> bytes:
+    return json.dumps({"trigger": "case_signed", "case": CASE, **fields}).encode()
+
+
+# ---------------------------------------------------------------- payload
+
+
+def test_delivery_key_and_extra_follow_nextsign_advice():
+    delivery = parse_delivery(body())
+    assert delivery.dedupe_key == "case_signed:657b2ffb0965b111023fb0d1:2024-02-19T10:52:25.836Z"
+    assert delivery.event_extra() == {
+        "trigger": "case_signed",
+        "case_id": "657b2ffb0965b111023fb0d1",
+        "updatedAt": "2024-02-19T10:52:25.836Z",
+        "title": "Lease",
+        "referenceId": "dag:run:task:-1",
+        "dedupe_key": delivery.dedupe_key,
+    }
+
+
+def test_empty_parts_are_left_out_of_the_key_and_flows_use_flow():
+    assert parse_delivery(body(case={"_id": 42})).dedupe_key == "case_signed:42"
+    flow = parse_delivery(
+        json.dumps({"trigger": "webflow.completed", "flow": {"_id": "f1", "updatedAt": "t"}}).encode()
+    )
+    assert (flow.entity, flow.dedupe_key) == ("flow", "webflow.completed:f1:t")
+    assert flow.event_extra()["flow_id"] == "f1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"\xff\xfe", "not JSON"),
+        (b"[]", "JSON object"),
+        (body(trigger="signed"), "'trigger' must be one of"),
+        (body(case="657b"), "needs a 'case' object"),
+        (json.dumps({"trigger": "webflow.completed", "case": CASE}).encode(), "needs a 'flow' object"),
+        (body(case={"_id": " "}), "'case._id'"),
+        (body(case={"_id": True}), "'case._id'"),
+        (body(case={"_id": "a", "updatedAt": 1}), "'case.updatedAt'"),
+    ],
+)
+def test_bad_bodies_name_the_field(raw, message):
+    with pytest.raises(WebhookPayloadError, match=message):
+        parse_delivery(raw)
+
+
+# ---------------------------------------------------------------- receiver decisions
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list = []
+
+    def __call__(self, delivery, *, company_id, partition_by_case):
+        self.calls.append((delivery.dedupe_key, company_id, partition_by_case))
+        return RecordResult("recorded", case_event_uri(company_id, delivery.trigger), (7,))
+
+
+def settings(secret: str | None = "s3cret", **kw) -> ReceiverSettings:
+    return ReceiverSettings(
+        conn_id="nextsign_default", company_id="acme1", header="X-Webhook-Token", secret=secret, **kw
+    )
+
+
+def test_secret_is_checked_before_the_body_is_read():
+    recorder = Recorder()
+    receiver = WebhookReceiver(lambda conn_id: settings(), recorder)
+    for headers in ({}, {"x-webhook-token": "s3cre"}, {"x-webhook-token": "s3cret "}):
+        answer = receiver.handle("nextsign_default", headers, b"{not json")
+        assert answer.status_code == 401
+        assert "s3cret" not in json.dumps(answer.body)
+    assert recorder.calls == []
+
+
+def test_valid_delivery_is_recorded_for_the_connections_company():
+    recorder = Recorder()
+    receiver = WebhookReceiver(lambda conn_id: settings(partition_by_case=False), recorder)
+    answer = receiver.handle("nextsign_default", {"x-webhook-token": "s3cret"}, body())
+    assert answer.status_code == 200
+    assert answer.body["status"] == "recorded" and answer.body["asset"] == "nextsign://acme1/case_signed"
+    assert recorder.calls == [(parse_delivery(body()).dedupe_key, "acme1", False)]
+
+
+def test_unknown_connection_and_missing_secret_are_refused(caplog):
+    def missing(conn_id):
+        raise UnknownConnectionError(f"no connection {conn_id!r}")
+
+    recorder = Recorder()
+    assert WebhookReceiver(missing, recorder).handle("x", {}, body()).status_code == 404
+    with caplog.at_level(logging.ERROR):
+        answer = WebhookReceiver(lambda c: settings(secret=None), recorder).handle(
+            "x", {"x-webhook-token": ""}, body()
+        )
+    assert answer.status_code == 503
+    assert "webhook_secret" in caplog.text
+    assert recorder.calls == []
+
+
+def test_bad_body_with_the_right_secret_is_400():
+    recorder = Recorder()
+    answer = WebhookReceiver(lambda c: settings(), recorder).handle("x", {"x-webhook-token": "s3cret"}, b"{}")
+    assert answer.status_code == 400 and "'trigger'" in answer.body["message"]
+    assert recorder.calls == []
+
+
+def test_secret_matches():
+    assert secret_matches("abc", "abc")
+    assert not secret_matches("abd", "abc")
+    assert not secret_matches(None, "abc")
+    assert secret_matches("æøå", "æøå")
+
+
+# ---------------------------------------------------------------- assets
+
+
+def test_asset_uri_round_trip_and_errors():
+    uri = case_event_uri("6576e19662ec13c4faa7de7b", "case.expiry.expired")
+    assert uri == "nextsign://6576e19662ec13c4faa7de7b/case.expiry.expired"
+    assert parse_case_event_uri(uri) == ("6576e19662ec13c4faa7de7b", "case.expiry.expired")
+    with pytest.raises(ValueError, match="company_id must be the NextSign company ID"):
+        case_event_uri("acme/1")
+    with pytest.raises(ValueError, match="trigger must be one of"):
+        case_event_uri("acme", "signed")
+    with pytest.raises(ValueError, match="nothing else"):
+        parse_case_event_uri("nextsign://acme/case_signed?x=1")
+    assert sanitize_uri(urlsplit("nextsign://acme/case_signed/")).geturl() == "nextsign://acme/case_signed"
+
+
+@pytest.mark.skipif(AIRFLOW_2, reason="assets need Airflow 3")
+def test_airflow_checks_nextsign_uris_through_the_provider():
+    from airflow.sdk import Asset
+
+    from airflow_provider_nextsign.assets import case_event_asset
+
+    assert case_event_asset("acme", name="signed").uri == "nextsign://acme/case_signed"
+    with pytest.raises(ValueError, match="trigger must be one of"):
+        Asset("nextsign://acme/case_exploded")
+
+
+@pytest.mark.skipif(not AIRFLOW_2, reason="Airflow 2 only")
+def test_assets_say_they_need_airflow_3_on_airflow_2():
+    from airflow_provider_nextsign.assets import case_event_asset
+
+    with pytest.raises(ImportError, match="need Airflow 3"):
+        case_event_asset("acme")
+
+
+# ---------------------------------------------------------------- plugin
+
+
+@pytest.fixture
+def plugin_apps():
+    from airflow_provider_nextsign.webhooks.plugin import NextSignWebhookPlugin, _apps
+
+    _apps.cache_clear()
+    yield lambda: NextSignWebhookPlugin().fastapi_apps
+    _apps.cache_clear()
+
+
+def test_plugin_mounts_nothing_unless_enabled(plugin_apps, monkeypatch):
+    monkeypatch.delenv("AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER", raising=False)
+    assert plugin_apps() == []
+
+
+@pytest.mark.skipif(AIRFLOW_2, reason="the receiver needs Airflow 3")
+def test_enabled_plugin_mounts_the_receiver_under_nextsign(plugin_apps, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER", "True")
+    (app,) = plugin_apps()
+    assert app["url_prefix"] == "/nextsign"
+    paths = {route.path for route in app["app"].routes}
+    assert {"/webhooks", "/webhooks/{conn_id}"} <= paths
+
+
+@pytest.mark.skipif(not AIRFLOW_2, reason="Airflow 2 only")
+def test_enabled_plugin_on_airflow_2_says_it_needs_airflow_3(plugin_apps, monkeypatch, caplog):
+    monkeypatch.setenv("AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER", "True")
+    with caplog.at_level(logging.WARNING):
+        assert plugin_apps() == []
+    assert "needs the Airflow 3" in caplog.text
