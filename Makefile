@@ -14,7 +14,7 @@ endif
 CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 BIN := $(VENV)/bin
 
-.PHONY: install lint typecheck pytest test demo bench docs screenshots clean constraints
+.PHONY: install lint typecheck pytest test demo demo-webhooks bench docs screenshots clean constraints
 
 $(VENV)/.installed: pyproject.toml setup.cfg $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ endif
 
 demo: install
 	$(BIN)/python scripts/demo.py
+
+# Airflow 3: three signed sandbox cases -> webhook receiver -> exactly three asset-triggered runs.
+demo-webhooks: install
+	$(BIN)/python scripts/webhook_demo.py
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -9,42 +9,17 @@ with its standard fields, then with its extra fields. Needs ``apt-get install ch
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
+
+from _standalone import standalone
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "docs" / "_static" / "connection-form.png"
 OUTPUT_EXTRA = REPO / "docs" / "_static" / "connection-form-extra.png"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 240.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"airflow standalone exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(2)
-    raise SystemExit(f"airflow standalone did not answer at {url} within {seconds:.0f}s")
 
 
 def screenshot(base_url: str, output: Path, output_extra: Path) -> None:
@@ -71,38 +46,12 @@ def screenshot(base_url: str, output: Path, output_extra: Path) -> None:
 
 
 def main() -> int:
-    port = free_port()
-    home = tempfile.mkdtemp(prefix="nextsign-screenshot-airflow-")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": home,
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": os.path.join(home, "dags"),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__API__PORT": str(port),
-        # standalone starts its components as `airflow ...` subprocesses
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    log = Path(home) / "standalone.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    home = Path(tempfile.mkdtemp(prefix="nextsign-screenshot-airflow-"))
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{base_url}/api/v2/monitor/health", process)
-        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-        screenshot(base_url, OUTPUT, OUTPUT_EXTRA)
+        with standalone(home) as airflow:
+            OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+            screenshot(airflow.base_url, OUTPUT, OUTPUT_EXTRA)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
         shutil.rmtree(home, ignore_errors=True)
     print(f"saved {OUTPUT.relative_to(REPO)} and {OUTPUT_EXTRA.relative_to(REPO)}")
     return 0
