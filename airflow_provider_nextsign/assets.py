@@ -8,6 +8,7 @@ on it runs when a case of that company reaches that state.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -90,3 +91,20 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
     """Check a ``nextsign://<company id>/<trigger>`` URI when a DAG declares the asset (URI handler)."""
     company_id, trigger = _split(uri)
     return uri._replace(netloc=company_id, path=f"/{trigger}")
+
+
+def case_ids_from_events(triggering_asset_events: Mapping[Any, Iterable[Any]] | None) -> list[str]:
+    """The case ids in a run's ``triggering_asset_events``, sorted, each once.
+
+    Reads both event shapes: the webhook receiver's (``extra["case_id"]``) and an asset watcher's
+    (``extra["payload"]["case_id"]``). Events without a case id (other producers) are skipped.
+    """
+    ids: set[str] = set()
+    for events in (triggering_asset_events or {}).values():
+        for event in events:
+            extra = getattr(event, "extra", None) or {}
+            payload = extra.get("payload") if isinstance(extra.get("payload"), dict) else {}
+            case_id = extra.get("case_id") or payload.get("case_id")
+            if case_id:
+                ids.add(str(case_id))
+    return sorted(ids)

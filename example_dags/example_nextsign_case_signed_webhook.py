@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
 
-from airflow_provider_nextsign.assets import case_event_asset
+from airflow_provider_nextsign.assets import case_event_asset, case_ids_from_events
 from airflow_provider_nextsign.operators.documents import NextSignSignedDocumentsToStorageOperator
 
 COMPANY_ID = os.environ.get("NEXTSIGN_COMPANY_ID", "6576e19662ec13c4faa7de7b")
@@ -38,13 +38,7 @@ with DAG(
     @task
     def signed_case_ids(triggering_asset_events: Any = None, params: Any = None) -> list[str]:
         """The case ids in the asset events that started this run, or the ``case_ids`` param."""
-        ids = {
-            str(event.extra["case_id"])
-            for events in (triggering_asset_events or {}).values()
-            for event in events
-            if "case_id" in event.extra
-        }
-        return sorted(ids | {str(case_id) for case_id in params["case_ids"]})
+        return sorted(set(case_ids_from_events(triggering_asset_events)) | set(map(str, params["case_ids"])))
 
     NextSignSignedDocumentsToStorageOperator.partial(
         task_id="store_signed_pdfs",

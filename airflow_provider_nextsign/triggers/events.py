@@ -90,11 +90,14 @@ class NextSignCaseEventTrigger(BaseEventTrigger):
                         seen.add(str(case["_id"]))
                         if primed:
                             yield TriggerEvent(self._payload(case))
+                    was_primed = primed
                     if len(page) < self.page_size:  # end of the list: wrap around
                         index, primed = 0, True
                     else:
                         index += 1
-                    if fresh:
+                    # Save when primed flips too: a restart must not re-prime and so miss the cases
+                    # signed while the triggerer was down.
+                    if fresh or primed != was_primed:
                         await self._save_seen(seen, primed)
                 await asyncio.sleep(self.poll_interval)
 
