@@ -103,8 +103,8 @@ def case_ids_from_events(triggering_asset_events: Mapping[Any, Iterable[Any]] | 
     for events in (triggering_asset_events or {}).values():
         for event in events:
             extra = getattr(event, "extra", None) or {}
-            payload = extra.get("payload") if isinstance(extra.get("payload"), dict) else {}
-            case_id = extra.get("case_id") or payload.get("case_id")
+            payload = extra.get("payload")
+            case_id = extra.get("case_id") or (payload.get("case_id") if isinstance(payload, dict) else None)
             if case_id:
                 ids.add(str(case_id))
     return sorted(ids)
