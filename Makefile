@@ -44,8 +44,10 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 # Airflow 3: three signed sandbox cases -> webhook receiver -> exactly three asset-triggered runs.
+# VIA=watcher: the same through the asset watcher (polling, no inbound HTTP).
+VIA ?= webhook
 demo-webhooks: install
-	$(BIN)/python scripts/webhook_demo.py
+	$(BIN)/python scripts/webhook_demo.py --via $(VIA)
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

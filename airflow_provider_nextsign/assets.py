@@ -96,15 +96,14 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
 def case_ids_from_events(triggering_asset_events: Mapping[Any, Iterable[Any]] | None) -> list[str]:
     """The case ids in a run's ``triggering_asset_events``, sorted, each once.
 
-    Reads both event shapes: the webhook receiver's (``extra["case_id"]``) and an asset watcher's
-    (``extra["payload"]["case_id"]``). Events without a case id (other producers) are skipped.
+    Reads both event shapes: the webhook receiver's (``extra["case_id"]``) and the asset watcher's
+    (``extra["payload"]["case_ids"]``). Events without case ids (other producers) are skipped.
     """
     ids: set[str] = set()
     for events in (triggering_asset_events or {}).values():
         for event in events:
             extra = getattr(event, "extra", None) or {}
-            payload = extra.get("payload")
-            case_id = extra.get("case_id") or (payload.get("case_id") if isinstance(payload, dict) else None)
-            if case_id:
-                ids.add(str(case_id))
+            payload = extra.get("payload") if isinstance(extra.get("payload"), dict) else {}
+            found = [extra.get("case_id"), *(payload.get("case_ids") or [])]  # type: ignore[union-attr]
+            ids.update(str(case_id) for case_id in found if case_id)
     return sorted(ids)

@@ -1,15 +1,22 @@
-"""`make demo-webhooks`: three signed cases start exactly three runs of the asset-scheduled example DAG.
+"""`make demo-webhooks`: signed cases start the event-driven example DAGs in a real Airflow 3.
 
-Starts the NextSign sandbox (duplicate webhook deliveries on) and ``airflow standalone`` (Airflow 3)
-with the provider's webhook receiver on, registers a ``case_signed`` webhook pointing at
-``/nextsign/webhooks`` with the shared secret, creates and signs three cases, then waits until the
-example DAG ``example_nextsign_case_signed_webhook`` has run once per case and stored the signed PDFs.
-Prints the deliveries, asset events, runs and PDFs; exits non-zero unless there are exactly three of
-each. Everything lives under ./.demo/webhooks (or $NEXTSIGN_WEBHOOK_DEMO_HOME).
+``--via webhook`` (default): the NextSign sandbox sends every ``case_signed`` webhook three times (one
+delivery and two duplicates) to the provider's receiver on ``airflow standalone``'s API server; three
+signed cases must give exactly three asset events and three runs of
+``example_nextsign_case_signed_webhook``, each run storing its own case's signed PDF.
+
+``--via watcher``: no webhooks; the triggerer runs ``NextSignCaseEventTrigger`` for
+``example_nextsign_case_signed_watcher`` with its cursor in the asset state store; three signed cases
+must be reported once (the watcher sends one event per poll, listing the cases it found) and each
+case's PDF stored once.
+
+Prints what happened and exits non-zero on any mismatch. Files live under ./.demo/<via> (or
+$NEXTSIGN_WEBHOOK_DEMO_HOME).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -18,83 +25,104 @@ import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from _standalone import standalone
 
 REPO = Path(__file__).resolve().parent.parent
-HOME = Path(os.environ.get("NEXTSIGN_WEBHOOK_DEMO_HOME", REPO / ".demo" / "webhooks"))
-DAG_ID = "example_nextsign_case_signed_webhook"
 CASES = 3
 DUPLICATES = 2
 HEADER = "X-Webhook-Token"
+DAG_OF = {
+    "webhook": "example_nextsign_case_signed_webhook",
+    "watcher": "example_nextsign_case_signed_watcher",
+}
 
 
 def step(message: str) -> None:
     print(f"\n==> {message}", flush=True)
 
 
-def query(sql: str, *args: object) -> list[tuple]:
-    db = HOME / "airflow.db"
-    if not db.exists():
-        return []
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        try:
-            return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:  # tables not migrated yet
+class AirflowDB:
+    """Read-only look at the standalone's SQLite metadata database."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "airflow.db"
+
+    def query(self, sql: str, *args: object) -> list[tuple]:
+        if not self.path.exists():
             return []
+        with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10) as conn:
+            try:
+                return conn.execute(sql, args).fetchall()
+            except sqlite3.OperationalError:  # tables not migrated yet
+                return []
 
 
-def wait_for(what: str, check, seconds: float) -> object:
+def wait_for(what: str, check: Callable[[], Any], seconds: float, log: Path) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         result = check()
         if result:
             return result
         time.sleep(1)
-    raise SystemExit(
-        f"DEMO FAILED: timed out after {seconds:.0f}s waiting for {what}; log: {HOME / 'standalone.log'}"
-    )
+    raise SystemExit(f"DEMO FAILED: timed out after {seconds:.0f}s waiting for {what}; log: {log}")
 
 
-def main() -> int:
+def run(via: str, home: Path) -> int:
     from airflow_provider_nextsign.sandbox.server import SandboxServer
 
-    shutil.rmtree(HOME, ignore_errors=True)
-    (HOME / "dags").mkdir(parents=True)
-    shutil.copy(REPO / "example_dags" / f"{DAG_ID}.py", HOME / "dags")
-    output = HOME / "signed"
+    dag_id = DAG_OF[via]
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "dags").mkdir(parents=True)
+    shutil.copy(REPO / "example_dags" / f"{dag_id}.py", home / "dags")
+    output = home / "signed"
     secret = secrets.token_urlsafe(24)
+    db = AirflowDB(home)
+    log = home / "standalone.log"
 
-    step("Starting the NextSign sandbox (each webhook delivery is sent 2 extra times)")
+    step(
+        f"Starting the NextSign sandbox{' (each webhook is sent 2 extra times)' if via == 'webhook' else ''}"
+    )
     with SandboxServer(0, duplicates=DUPLICATES) as sandbox:
-        connection = {
-            **sandbox.connection,
-            "extra": {**sandbox.connection.get("extra", {}), "webhook_secret": secret},
-        }
+        uri = f"nextsign://{sandbox.company_id}/case_signed"
+        extra = {**sandbox.connection.get("extra", {}), "webhook_secret": secret}
         env = {
-            "AIRFLOW_CONN_NEXTSIGN_DEFAULT": json.dumps(connection),
-            "AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER": "True",
+            "AIRFLOW_CONN_NEXTSIGN_DEFAULT": json.dumps({**sandbox.connection, "extra": extra}),
+            "AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER": str(via == "webhook"),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "NEXTSIGN_COMPANY_ID": sandbox.company_id,
             "NEXTSIGN_OUTPUT_DIR": str(output),
+            "NEXTSIGN_POLL_INTERVAL": "1",
         }
-        step("Starting airflow standalone with the webhook receiver on (takes a minute)")
-        with standalone(HOME, env) as airflow:
-            print(f"Airflow: {airflow.base_url}  (log: {airflow.log})")
+        step(f"Starting airflow standalone{' with the webhook receiver on' if via == 'webhook' else ''}")
+        with standalone(home, env) as airflow:
+            print(f"Airflow: {airflow.base_url}  (log: {log})")
             wait_for(
-                f"the DAG processor to register {DAG_ID} and its asset",
-                lambda: query(
+                f"the DAG processor to register {dag_id} and its asset",
+                lambda: db.query(
                     "SELECT 1 FROM dag JOIN dag_schedule_asset_reference r ON r.dag_id = dag.dag_id "
                     "WHERE dag.dag_id = ? AND dag.is_paused = 0",
-                    DAG_ID,
+                    dag_id,
                 ),
                 180,
+                log,
             )
-            url = f"{airflow.base_url}/nextsign/webhooks"
-            sandbox.add_webhook(url, ["case_signed"], headers={HEADER: secret})
-            print(f"Webhook case_signed -> {url} with a {HEADER} header")
+            if via == "webhook":
+                url = f"{airflow.base_url}/nextsign/webhooks"
+                sandbox.add_webhook(url, ["case_signed"], headers={HEADER: secret})
+                print(f"Webhook case_signed -> {url} with a {HEADER} header")
+            else:
+                wait_for(
+                    "the triggerer's watcher to finish its first sweep (cursor in the asset state store)",
+                    lambda: '"primed": true' in "".join(v for (v,) in cursor(db, uri)),
+                    180,
+                    log,
+                )
+                print(f"Watcher primed; its cursor is in the asset state store of {uri}")
 
             step(f"Creating and signing {CASES} cases")
             case_ids = sandbox.seed_cases(CASES)
@@ -102,59 +130,108 @@ def main() -> int:
                 sandbox.sign(case_id)
                 print(f"signed {case_id}")
 
-            step("Waiting for one successful run per case")
+            step("Waiting until every signed case is stored by a successful run")
             wait_for(
-                f"{CASES} successful runs",
+                "the runs",
                 lambda: (
-                    len(query("SELECT 1 FROM dag_run WHERE dag_id = ? AND state = 'success'", DAG_ID))
-                    >= CASES
+                    sorted(c for cs in cases_read(db, dag_id).values() for c in cs) == sorted(case_ids)
+                    and all(state == "success" for _, _, state in runs_of(db, dag_id))
                 ),
                 240,
+                log,
             )
             time.sleep(5)  # let any late duplicate reach the receiver and the scheduler
             deliveries = sandbox.webhook_deliveries()
-            events = query(
-                "SELECT e.partition_key FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.uri = ?",
-                f"nextsign://{sandbox.company_id}/case_signed",
+            events = db.query(
+                "SELECT e.partition_key, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+                "WHERE a.uri = ?",
+                uri,
             )
-            runs = query("SELECT run_id, partition_key, state FROM dag_run WHERE dag_id = ?", DAG_ID)
-            # What each run read from its triggering asset events: its own case, and only that one.
-            seen = query(
-                "SELECT r.partition_key, x.value FROM xcom x JOIN dag_run r ON r.id = x.dag_run_id "
-                "WHERE r.dag_id = ? AND x.task_id = 'signed_case_ids'",
-                DAG_ID,
-            )
+            runs = runs_of(db, dag_id)
+            read = cases_read(db, dag_id)
+            state = cursor(db, uri)
 
-    pdfs = sorted(output.rglob("*.pdf"))
-    step("Result")
-    statuses = Counter(str(d["status_code"]) for d in deliveries)
-    print(
-        f"webhook deliveries: {len(deliveries)} ({', '.join(f'{n} x HTTP {s}' for s, n in statuses.items())})"
+    return report(via, case_ids, deliveries, events, runs, read, state, sorted(output.rglob("*.pdf")))
+
+
+def runs_of(db: AirflowDB, dag_id: str) -> list[tuple]:
+    return db.query("SELECT run_id, partition_key, state FROM dag_run WHERE dag_id = ?", dag_id)
+
+
+def cases_read(db: AirflowDB, dag_id: str) -> dict[str, list[str]]:
+    """Per run: the case ids its first task read from the triggering asset events."""
+    rows = db.query(
+        "SELECT r.run_id, x.value FROM xcom x JOIN dag_run r ON r.id = x.dag_run_id "
+        "WHERE r.dag_id = ? AND x.task_id = 'signed_case_ids'",
+        dag_id,
     )
-    print(f"asset events:       {len(events)} (partition keys: {sorted(key for (key,) in events)})")
+    return {run_id: json.loads(value) for run_id, value in rows}
+
+
+def cursor(db: AirflowDB, uri: str) -> list[tuple]:
+    return db.query(
+        "SELECT s.value FROM asset_state_store s JOIN asset a ON a.id = s.asset_id WHERE a.uri = ?", uri
+    )
+
+
+def event_case_ids(extra: str) -> list[str]:
+    """The receiver's event names one case; a watcher's event lists every case its poll found."""
+    data = json.loads(extra)
+    return [str(data["case_id"])] if "case_id" in data else list(data.get("payload", {}).get("case_ids", []))
+
+
+def report(via, case_ids, deliveries, events, runs, read, state, pdfs) -> int:  # type: ignore[no-untyped-def]
+    step("Result")
+    if via == "webhook":
+        statuses = Counter(str(d["status_code"]) for d in deliveries)
+        counts = ", ".join(f"{n} x HTTP {s}" for s, n in statuses.items())
+        print(f"webhook deliveries: {len(deliveries)} ({counts})")
+    print(f"asset events:       {len(events)} (cases: {[event_case_ids(extra) for _, extra in events]})")
     print(f"DAG runs:           {len(runs)}")
-    cases_of_run = {key: json.loads(value) for key, value in seen}
-    for run_id, key, state in sorted(runs, key=lambda r: r[0]):
-        print(f"  {run_id}  partition {key}  {state}  cases read from its events: {cases_of_run.get(key)}")
+    for run_id, key, run_state in sorted(runs):
+        partition = f"  partition {key}" if key else ""
+        print(f"  {run_id}{partition}  {run_state}  cases read from its events: {read.get(run_id)}")
+    if via == "watcher":
+        seen = json.loads(state[0][0])["seen"] if state else []
+        covered = set(case_ids) <= set(seen)
+        print(f"watcher cursor:     {len(seen)} case id(s) seen, the signed ones in it: {covered}")
     print(f"signed PDFs:        {len(pdfs)}")
     for pdf in pdfs:
         print(f"  {pdf}")
 
+    stored = sorted(case for cases in read.values() for case in cases)
     ok = (
-        len(deliveries) == CASES * (1 + DUPLICATES)
-        and sorted(key for (key,) in events) == sorted(case_ids)
-        and sorted(key for _, key, _ in runs) == sorted(case_ids)
-        and all(state == "success" for _, _, state in runs)
-        and all(cases_of_run.get(key) == [key] for key in case_ids)
+        sorted(c for _, extra in events for c in event_case_ids(extra)) == sorted(case_ids)
+        and stored == sorted(case_ids)
+        and all(run_state == "success" for _, _, run_state in runs)
         and sorted(p.parent.name for p in pdfs) == sorted(case_ids)
     )
+    if via == "webhook":
+        ok = ok and len(deliveries) == CASES * (1 + DUPLICATES)
+        ok = ok and sorted(key for _, key, _ in runs) == sorted(case_ids)
+        ok = ok and all(read[run_id] == [key] for run_id, key, _ in runs)
+    else:
+        ok = ok and bool(state) and set(case_ids) <= set(json.loads(state[0][0])["seen"])
     if not ok:
-        print(f"\nDEMO FAILED: expected {CASES} events, runs and PDFs, one per case", file=sys.stderr)
+        print(f"\nDEMO FAILED: expected {CASES} events and each case stored exactly once", file=sys.stderr)
         return 1
-    print(f"\n{CASES} signed cases, {len(deliveries)} deliveries -> exactly {CASES} runs, one per case.")
+    if via == "webhook":
+        print(f"\n{CASES} signed cases, {len(deliveries)} deliveries -> exactly {CASES} runs, one per case.")
+    else:
+        print(
+            f"\n{CASES} signed cases -> {len(events)} asset event(s), {len(runs)} run(s), each stored once."
+        )
     return 0
 
 
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--via", choices=sorted(DAG_OF), default="webhook")
+    args = parser.parse_args()
+    home = Path(os.environ.get("NEXTSIGN_WEBHOOK_DEMO_HOME", REPO / ".demo" / args.via))
+    os.environ.setdefault("AIRFLOW_HOME", str(home))
+    return run(args.via, home)
+
+
 if __name__ == "__main__":
-    os.environ.setdefault("AIRFLOW_HOME", str(HOME))
     sys.exit(main())

@@ -1,7 +1,9 @@
 """Event-driven scheduling without inbound HTTP: an ``AssetWatcher`` trigger for new signed cases (Airflow 3).
 
 ``NextSignCaseEventTrigger`` walks Case List (``status=signed`` or ``denied``) a fixed number of pages
-per poll interval, round robin, and yields one event per case it has not seen before. The first full
+per poll interval, round robin, and yields one event per poll that found cases it had not seen before,
+listing them all. (One event per poll, not per case: Airflow 3.3 can leave events that arrive within
+milliseconds of each other out of the run they should start, apache/airflow#54659.) The first full
 sweep only learns the cases that were already there, so a watcher reports cases signed after it
 started. The seen ids live in the watched asset's state store when the triggerer provides one (Airflow
 3.3), so a triggerer restart does not repeat events; otherwise they are kept in memory.
@@ -33,7 +35,10 @@ STATE_KEY = "nextsign_seen_case_ids"
 
 
 class NextSignCaseEventTrigger(BaseEventTrigger):
-    """Yield ``{"case_id", "trigger", "updatedAt", "title", "referenceId"}`` for each newly signed case.
+    """Yield ``{"trigger", "case_ids", "cases"}`` for each poll that finds newly signed (or denied) cases.
+
+    ``cases`` holds ``case_id``, ``updatedAt``, ``title`` and ``referenceId`` of each; a DAG reads the
+    ids with :func:`airflow_provider_nextsign.assets.case_ids_from_events`.
 
     :param trigger: ``case_signed`` or ``case_denied`` (NextSign's webhook trigger names).
     :param nextsign_conn_id: the NextSign connection.
@@ -81,33 +86,46 @@ class NextSignCaseEventTrigger(BaseEventTrigger):
         index = 0
         async with await async_client_for(self.nextsign_conn_id) as client:
             while True:
+                new_cases: list[dict[str, Any]] = []
+                changed = False
                 for _ in range(self.pages_per_poll):
                     page = await client.list_cases_page(
                         status=STATUS_OF_TRIGGER[self.trigger], page_size=self.page_size, index=index
                     )
-                    fresh = [case for case in page if str(case.get("_id")) not in seen]
-                    for case in fresh:
-                        seen.add(str(case["_id"]))
-                        if primed:
-                            yield TriggerEvent(self._payload(case))
-                    was_primed = primed
+                    for case in page:
+                        if str(case.get("_id")) not in seen:
+                            seen.add(str(case["_id"]))
+                            changed = True
+                            if primed:
+                                new_cases.append(case)
                     if len(page) < self.page_size:  # end of the list: wrap around
-                        index, primed = 0, True
+                        index = 0
+                        changed = changed or not primed
+                        primed = True
                     else:
                         index += 1
-                    # Save when primed flips too: a restart must not re-prime and so miss the cases
-                    # signed while the triggerer was down.
-                    if fresh or primed != was_primed:
-                        await self._save_seen(seen, primed)
+                # Saved before the event is yielded: a restart then never reports a case twice.
+                # Saved when the first sweep ends too, so a restart does not re-prime and miss the
+                # cases signed while the triggerer was down.
+                if changed:
+                    await self._save_seen(seen, primed)
+                if new_cases:
+                    yield TriggerEvent(self._payload(new_cases))
                 await asyncio.sleep(self.poll_interval)
 
-    def _payload(self, case: dict[str, Any]) -> dict[str, Any]:
+    def _payload(self, cases: list[dict[str, Any]]) -> dict[str, Any]:
         return {
-            "case_id": str(case["_id"]),
             "trigger": self.trigger,
-            "updatedAt": case.get("updatedAt"),
-            "title": case.get("title"),
-            "referenceId": case.get("referenceId"),
+            "case_ids": [str(case["_id"]) for case in cases],
+            "cases": [
+                {
+                    "case_id": str(case["_id"]),
+                    "updatedAt": case.get("updatedAt"),
+                    "title": case.get("title"),
+                    "referenceId": case.get("referenceId"),
+                }
+                for case in cases
+            ],
         }
 
     async def _load_seen(self) -> tuple[set[str], bool]:

@@ -13,19 +13,35 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "webhook_demo.py"
 
 
-@pytest.mark.skipif(
+AIRFLOW_3 = pytest.mark.skipif(
     importlib.metadata.version("apache-airflow").startswith("2."),
-    reason="the webhook receiver and asset-scheduled DAGs need Airflow 3",
+    reason="the webhook receiver, asset watchers and asset-scheduled DAGs need Airflow 3",
 )
+
+
+@AIRFLOW_3
 def test_three_signed_cases_with_duplicate_deliveries_start_exactly_three_runs(tmp_path):
+    output = run_demo(tmp_path, "webhook")
+    assert "webhook deliveries: 9 (9 x HTTP 200)" in output
+    assert "DAG runs:           3" in output
+    assert "-> exactly 3 runs, one per case." in output
+
+
+@AIRFLOW_3
+def test_asset_watcher_in_a_real_triggerer_reports_each_signed_case_once(tmp_path):
+    output = run_demo(tmp_path, "watcher")
+    assert "watcher cursor:     3 case id(s) seen, the signed ones in it: True" in output
+    assert "signed PDFs:        3" in output
+    assert "each stored once." in output
+
+
+def run_demo(tmp_path, via: str) -> str:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     env["NEXTSIGN_WEBHOOK_DEMO_HOME"] = str(tmp_path / "home")
     result = subprocess.run(
-        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, str(SCRIPT), "--via", via], env=env, capture_output=True, text=True, timeout=600
     )
     output = result.stdout + result.stderr
     log = tmp_path / "home" / "standalone.log"
     assert result.returncode == 0, output[-4000:] + (log.read_text()[-4000:] if log.exists() else "")
-    assert "webhook deliveries: 9 (9 x HTTP 200)" in output
-    assert "DAG runs:           3" in output
-    assert "-> exactly 3 runs, one per case." in output
+    return output

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(
 FAST = pytest.mark.nextsign_sandbox(requests_per_minute=100, time_scale=600)
 
 
-async def _collect(trigger, sandbox, to_sign, expected, requests):
+async def _collect(trigger, sandbox, to_sign, expected, requests, primed_after=4):
     from airflow_provider_nextsign.api import aio
 
     send = aio.AsyncNextSignClient._send
@@ -33,13 +33,13 @@ async def _collect(trigger, sandbox, to_sign, expected, requests):
 
     consumer = asyncio.create_task(consume())
     try:
-        while len(requests) < 4:  # the first sweep (3 pages of 2) primes the cursor without events
+        while len(requests) < primed_after:  # the first sweep primes the cursor without events
             await asyncio.sleep(0.01)
         assert events == []
         for case_id in to_sign:
             await asyncio.to_thread(sandbox.sign, case_id)
         async with asyncio.timeout(10):
-            while len(events) < expected:
+            while sum(len(e.payload["case_ids"]) for e in events) < expected:
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)  # a few more polls: nothing is reported twice
     finally:
@@ -61,9 +61,25 @@ def test_each_newly_signed_case_is_one_event(nextsign_sandbox):
     requests: list[str] = []
     events = asyncio.run(_collect(trigger, nextsign_sandbox, pending, 3, requests))
 
-    assert sorted(e.payload["case_id"] for e in events) == sorted(pending)
+    assert sorted(case_id for e in events for case_id in e.payload["case_ids"]) == sorted(pending)
+    assert [c["case_id"] for e in events for c in e.payload["cases"]] == [
+        case_id for e in events for case_id in e.payload["case_ids"]
+    ]
     assert {e.payload["trigger"] for e in events} == {"case_signed"}
     assert set(requests) == {"cases_list"}  # one Case List page per poll, whatever the case count
+
+
+@FAST
+def test_cases_signed_between_two_polls_are_one_event(nextsign_sandbox):
+    from airflow_provider_nextsign.triggers.events import NextSignCaseEventTrigger
+
+    pending = nextsign_sandbox.seed_cases(3)
+    trigger = NextSignCaseEventTrigger(poll_interval=0.5, pages_per_poll=1, page_size=100)
+    requests: list[str] = []
+    events = asyncio.run(_collect(trigger, nextsign_sandbox, pending, 3, requests, primed_after=1))
+
+    (event,) = events
+    assert sorted(event.payload["case_ids"]) == sorted(pending)
 
 
 def test_serialize_round_trips():

@@ -209,3 +209,15 @@ def test_enabled_plugin_on_airflow_2_says_it_needs_airflow_3(plugin_apps, monkey
     with caplog.at_level(logging.WARNING):
         assert plugin_apps() == []
     assert "needs the Airflow 3" in caplog.text
+
+
+def test_case_ids_from_events_reads_receiver_and_watcher_events():
+    from types import SimpleNamespace
+
+    from airflow_provider_nextsign.assets import case_ids_from_events
+
+    receiver = [SimpleNamespace(extra={"case_id": "b", "trigger": "case_signed"})]
+    watcher = [SimpleNamespace(extra={"from_trigger": True, "payload": {"case_ids": ["a", "b"]}})]
+    other = [SimpleNamespace(extra={}), SimpleNamespace(extra={"payload": "text"})]
+    assert case_ids_from_events({"x": receiver, "y": watcher, "z": other}) == ["a", "b"]
+    assert case_ids_from_events(None) == []
