@@ -93,11 +93,18 @@ def test_serialize_round_trips():
         NextSignCaseEventTrigger(trigger="signed")
 
 
-def test_docs_asset_watcher_snippet_builds_a_watched_asset():
-    from docs.examples.asset_watcher import case_signed_asset
+def test_watcher_example_dag_declares_a_watched_nextsign_asset(monkeypatch):
+    import runpy
+    from pathlib import Path
 
-    asset = case_signed_asset("6576e19662ec13c4faa7de7b")
+    monkeypatch.setenv("NEXTSIGN_COMPANY_ID", "6576e19662ec13c4faa7de7b")
+    monkeypatch.setenv("NEXTSIGN_POLL_INTERVAL", "30")
+    path = Path(__file__).resolve().parents[2] / "example_dags" / "example_nextsign_case_signed_watcher.py"
+    namespace = runpy.run_path(str(path))
+    asset = namespace["case_signed"]
     assert asset.uri == "nextsign://6576e19662ec13c4faa7de7b/case_signed"
     (watcher,) = asset.watchers
     classpath, kwargs = watcher.trigger.serialize()
-    assert classpath.endswith("NextSignCaseEventTrigger") and kwargs["pages_per_poll"] == 1
+    assert classpath.endswith("NextSignCaseEventTrigger")
+    assert (kwargs["trigger"], kwargs["poll_interval"]) == ("case_signed", 30.0)
+    assert namespace["dag"].task_ids == ["signed_case_ids", "store_signed_pdfs"]
