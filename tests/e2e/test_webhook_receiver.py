@@ -300,3 +300,18 @@ def test_example_dag_stores_the_signed_pdfs(nextsign_sandbox, load_dag, run_stat
     pdfs = sorted((tmp_path / "signed").rglob("*.pdf"))
     assert sorted(p.parent.name for p in pdfs) == sorted(case_ids)
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+
+
+@FAST
+def test_concurrent_copies_of_one_delivery_record_one_event(nextsign_sandbox, secret):
+    from concurrent.futures import ThreadPoolExecutor
+
+    (case_id,) = nextsign_sandbox.seed_cases(1)
+    nextsign_sandbox.sign(case_id)
+    body = {"trigger": "case_signed", "case": nextsign_sandbox.cases()[0]}
+    with serve(api_server_app()) as url, ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda _: post(f"{url}/nextsign/webhooks", body, secret), range(16)))
+
+    statuses = sorted(answer.json()["status"] for answer in answers)
+    assert statuses == ["duplicate"] * 15 + ["recorded"]
+    assert len(events_on(f"nextsign://{nextsign_sandbox.company_id}/case_signed")) == 1
