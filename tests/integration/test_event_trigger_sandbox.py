@@ -21,8 +21,9 @@ async def _collect(trigger, sandbox, to_sign, expected, requests, primed_after=4
     send = aio.AsyncNextSignClient._send
 
     async def counting(self, *args):
-        requests.append(args[0])
-        return await send(self, *args)
+        answer = await send(self, *args)
+        requests.append(args[0])  # counted once answered: the trigger has the page when we look
+        return answer
 
     aio.AsyncNextSignClient._send = counting
     events: list = []
@@ -34,7 +35,7 @@ async def _collect(trigger, sandbox, to_sign, expected, requests, primed_after=4
     consumer = asyncio.create_task(consume())
     try:
         while len(requests) < primed_after:  # the first sweep primes the cursor without events
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.001)
         assert events == []
         for case_id in to_sign:
             await asyncio.to_thread(sandbox.sign, case_id)
