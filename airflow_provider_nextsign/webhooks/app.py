@@ -38,10 +38,13 @@ def create_app(
     )
 
     async def receive(request: Request, conn_id: str) -> JSONResponse:
+        too_large = JSONResponse({"message": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"message": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+            return too_large
         body = await request.body()
+        if len(body) > MAX_BODY_BYTES:  # chunked bodies carry no Content-Length
+            return too_large
         headers = {name.lower(): value for name, value in request.headers.items()}
         # Connection lookup and the database write block: keep them off the event loop.
         answer = await run_in_threadpool(receiver.handle, conn_id, headers, body)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from airflow_provider_nextsign.assets import case_event_uri
 from airflow_provider_nextsign.webhooks.payload import WebhookDelivery
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,9 @@ def record_delivery(delivery: WebhookDelivery, *, company_id: str, partition_by_
         return _record(delivery, uri=uri, partition_by_case=partition_by_case, session=session)
 
 
-def _record(delivery: WebhookDelivery, *, uri: str, partition_by_case: bool, session) -> RecordResult:  # type: ignore[no-untyped-def]
+def _record(
+    delivery: WebhookDelivery, *, uri: str, partition_by_case: bool, session: Session
+) -> RecordResult:
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetActive, AssetEvent, AssetModel
     from airflow.utils.sqlalchemy import with_row_locks

@@ -315,3 +315,20 @@ def test_concurrent_copies_of_one_delivery_record_one_event(nextsign_sandbox, se
     statuses = sorted(answer.json()["status"] for answer in answers)
     assert statuses == ["duplicate"] * 15 + ["recorded"]
     assert len(events_on(f"nextsign://{nextsign_sandbox.company_id}/case_signed")) == 1
+
+
+@FAST
+def test_oversized_bodies_are_413_with_or_without_content_length(nextsign_sandbox, secret):
+    big = b'{"trigger": "case_signed", "case": {"_id": "x", "pad": "' + b"a" * 1_100_000 + b'"}}'
+    headers = {"Content-Type": "application/json", HEADER: secret}
+    with serve(api_server_app()) as url:
+        sized = requests.post(f"{url}/nextsign/webhooks", data=big, headers=headers, timeout=10)
+        chunked = requests.post(
+            f"{url}/nextsign/webhooks",
+            data=(big[i : i + 65536] for i in range(0, len(big), 65536)),
+            headers=headers,
+            timeout=10,
+        )
+    assert "content-length" not in {k.lower() for k in chunked.request.headers}
+    assert (sized.status_code, chunked.status_code) == (413, 413)
+    assert events_on(f"nextsign://{nextsign_sandbox.company_id}/case_signed") == []
