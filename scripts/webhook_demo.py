@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from _standalone import standalone
@@ -175,9 +176,10 @@ def cursor(db: AirflowDB, uri: str) -> list[tuple]:
 
 
 def event_case_ids(extra: str) -> list[str]:
-    """The receiver's event names one case; a watcher's event lists every case its poll found."""
-    data = json.loads(extra)
-    return [str(data["case_id"])] if "case_id" in data else list(data.get("payload", {}).get("case_ids", []))
+    """The cases one stored event names: one for the receiver's, every case of its poll for a watcher's."""
+    from airflow_provider_nextsign.assets import case_ids_from_events
+
+    return case_ids_from_events({"event": [SimpleNamespace(extra=json.loads(extra))]})
 
 
 def report(via, case_ids, deliveries, events, runs, read, state, pdfs) -> int:  # type: ignore[no-untyped-def]
