@@ -66,7 +66,7 @@ class SyntheticClient:
                 "updatedAt": "2026-01-02T00:00:00.000Z",
             }
 
-    def get_cases(self, case_ids: list[str]) -> list[dict[str, Any]]:
+    def get_full_cases(self, case_ids: list[str]) -> list[dict[str, Any]]:
         return [self._body(case_id) for case_id in case_ids]
 
     def _body(self, case_id: str) -> dict[str, Any]:

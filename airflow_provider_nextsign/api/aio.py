@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from airflow_provider_nextsign.api import payloads
-from airflow_provider_nextsign.api.classify import classify
+from airflow_provider_nextsign.api import payloads, shapes
+from airflow_provider_nextsign.api.classify import classify, confirms_absence
 from airflow_provider_nextsign.api.client import DEFAULT_BATCH_SIZE, USER_AGENT
 from airflow_provider_nextsign.api.endpoints import (
     DEFAULT_FILES_HOST,
@@ -26,6 +26,7 @@ from airflow_provider_nextsign.api.errors import (
     NextSignNotFoundError,
     NextSignRateLimitError,
 )
+from airflow_provider_nextsign.api.paging import CaseListWalk
 from airflow_provider_nextsign.api.ratelimit import RequestBudget
 from airflow_provider_nextsign.api.retry import RetryPolicy, async_retrying
 from airflow_provider_nextsign.api.settings import ClientSettings
@@ -52,6 +53,7 @@ class AsyncNextSignClient:
         retry_policy: RetryPolicy | None = None,
         budget: RequestBudget | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        convert_api_version: str = "auto",
     ) -> None:
         settings = ClientSettings.build(
             company_id,
@@ -60,6 +62,7 @@ class AsyncNextSignClient:
             files_host=files_host,
             requests_per_minute=requests_per_minute,
             timeout=timeout,
+            convert_api_version=convert_api_version,
         )
         self.company_id = settings.company_id
         self.endpoints = settings.endpoints
@@ -93,44 +96,45 @@ class AsyncNextSignClient:
             self._session = None
 
     async def get_case(self, case_id: str) -> dict[str, Any]:
-        """Case Get. :raises NextSignNotFoundError: unknown or deleted case."""
+        """Case Get. :raises NextSignNotFoundError: unknown, deleted or not yet visible case."""
         case_id = payloads.check_id(case_id, "case_id")
         body = await self._call("case_get", self.endpoints.case(case_id))
-        return dict(body["case"])
+        return shapes.case_in(body) or {}
 
     async def get_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
-        """Case Get Multiple in batches; ids that do not exist (any more) are simply absent."""
+        """Case Get Multiple in batches, items as NextSign sends them (as the sync ``get_cases``)."""
         ids = payloads.check_ids(case_ids, "case_ids")
         found: list[dict[str, Any]] = []
         for start in range(0, len(ids), self.batch_size):
             batch = ids[start : start + self.batch_size]
             try:
                 body = await self._call("cases_get_multiple", self.endpoints.cases(batch))
-            except NextSignNotFoundError:
+            except NextSignNotFoundError as err:
+                if not confirms_absence(err):
+                    raise
                 continue
-            found.extend(dict(c) for c in body.get("cases") or [] if isinstance(c, Mapping))
+            found.extend(shapes.cases_in(body) or [])
         return found
 
     async def list_cases(
         self, *, status: str | None = None, folder: str | None = None, page_size: int = 100
     ) -> AsyncIterator[dict[str, Any]]:
-        """Case List, every page, as an async iterator."""
-        index = 0
-        while True:
-            cases = await self.list_cases_page(status=status, folder=folder, page_size=page_size, index=index)
-            for case in cases:
+        """Case List, every page, read completely or raising ``NextSignIncompleteListingError``."""
+        walk = CaseListWalk(payloads.check_list_filters(status, folder, page_size))
+        while (query := walk.next_request()) is not None:
+            for case in walk.feed(await self._list_page(query)):
                 yield case
-            if len(cases) < page_size:
-                return
-            index += 1
 
     async def list_cases_page(
         self, *, status: str | None = None, folder: str | None = None, page_size: int = 100, index: int = 0
     ) -> list[dict[str, Any]]:
         """One page of Case List (``index`` is NextSign's zero-based page number)."""
         params = payloads.check_list_filters(status, folder, page_size)
-        body = await self._call("cases_list", self.endpoints.case_list(), params={**params, "index": index})
-        return [dict(c) for c in body.get("cases") or [] if isinstance(c, Mapping)]
+        return await self._list_page({**params, "index": index})
+
+    async def _list_page(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        body = await self._call("cases_list", self.endpoints.case_list(), params=params)
+        return shapes.cases_in(body) or []
 
     async def _call(self, operation: str, url: str, params: Mapping[str, Any] | None = None) -> Any:
         retrying = async_retrying(self.retry_policy)

@@ -16,24 +16,14 @@ from airflow_provider_nextsign.api.errors import (
     NextSignNotFoundError,
     NextSignRateLimitError,
     NextSignServerError,
+    NextSignUnexpectedResponseError,
     NextSignValidationError,
     body_preview,
 )
+from airflow_provider_nextsign.api.shapes import describe, log_shape, payload_of
 
-#: For each operation, the body keys whose presence marks a success ("list" = a bare JSON array).
-SUCCESS_KEYS: dict[str, tuple[str, ...]] = {
-    "forms_get": ("_id",),
-    "forms_tags": ("list",),
-    "forms_submit": ("contract", "data"),
-    "case_create": ("contract", "data"),
-    "cases_list": ("cases",),
-    "case_get": ("case",),
-    "cases_get_multiple": ("cases",),
-    "case_delete": ("return",),
-    "file_upload": ("url", "file", "location"),
-    "file_presigned_url": ("signedUrl",),
-    "document_convert": ("documents",),
-}
+#: The bodies NextSign documents for "this case does not exist" (Case Get, Delete; Get Multiple).
+DOCUMENTED_ABSENCE = frozenset({"case not found", "cases not found"})
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -61,6 +51,7 @@ def classify(
     :param body: the decoded JSON body, or the raw text when it was not JSON.
     :param retry_after: the ``Retry-After`` header, if any.
     """
+    log_shape(operation, status_code, body)
     if status_code == 429:
         raise NextSignRateLimitError(
             _message(body) or "Too many requests",
@@ -74,11 +65,7 @@ def classify(
             status_code, _message(body) or f"HTTP {status_code}", status_code, body, operation
         )
     _raise_for_error_body(operation, status_code, body)
-    expected = SUCCESS_KEYS.get(operation, ())
-    if "list" in expected:
-        if isinstance(body, list):
-            return body
-    elif isinstance(body, Mapping) and (not expected or any(key in body for key in expected)):
+    if payload_of(operation, body) is not None:
         if operation == "document_convert" and not body.get("documents"):
             raise NextSignError(
                 "Convert returned no documents", status_code=status_code, body=body, operation=operation
@@ -87,12 +74,26 @@ def classify(
     message = _message(body)
     if message:
         raise _error_for_message(message, status_code, body, operation)
-    raise NextSignServerError(
-        f"unexpected response body: {body_preview(body)}",
+    raise NextSignUnexpectedResponseError(
+        f"answered with a body of unknown shape {describe(body)}; nothing was retried. Please report "
+        "this shape (set NEXTSIGN_LOG_RESPONSE_SHAPES=1 to log every answer's keys, never values)",
         status_code=status_code,
-        body=body,
         operation=operation,
     )
+
+
+def confirms_absence(err: BaseException) -> bool:
+    """True only for NextSign's documented "not found" answer (``{"message": "Case not found"}`` and
+    ``{"message": "Cases not found"}``, with HTTP 200 or 404): a gateway 404 or any other error proves
+    nothing about whether a case exists.
+    """
+    if not isinstance(err, NextSignNotFoundError) or err.status_code not in (200, 404):
+        return False
+    body = err.body
+    if not isinstance(body, Mapping):
+        return False
+    message = body.get("message")
+    return isinstance(message, str) and message.strip().lower() in DOCUMENTED_ABSENCE
 
 
 def _raise_for_error_body(operation: str, status_code: int, body: Any) -> None:
@@ -117,7 +118,7 @@ def _raise_for_error_body(operation: str, status_code: int, body: Any) -> None:
     if isinstance(error, str) and error:
         raise _error_for_message(error, status_code, body, operation, default=NextSignValidationError)
     code = _int(body.get("code"))  # flat {"code": 400, "message": "Bad Request", ...}
-    if code is not None and code >= 400 and not any(k in body for k in SUCCESS_KEYS.get(operation, ())):
+    if code is not None and code >= 400 and payload_of(operation, body) is None:
         text = body.get("description") or body.get("message") or f"code {code}"
         raise _error_for_code(code, str(text), status_code, body, operation)
 
@@ -153,11 +154,21 @@ def _error_for_message(
         return NextSignNotFoundError(message, **kwargs)
     if "unauthorized" in lowered or "api key" in lowered or "bearer" in lowered:
         return NextSignAuthError(message, **kwargs)
-    if "internal server error" in lowered:
+    if any(text in lowered for text in _TRANSIENT_TEXTS):
         return NextSignServerError(message, **kwargs)
     if "too many requests" in lowered or "rate limit" in lowered:
         return NextSignRateLimitError(message, **kwargs)
     return default(message, **kwargs)
+
+
+#: Message texts that mean "try again later" even inside an HTTP 200.
+_TRANSIENT_TEXTS = (
+    "internal server error",
+    "temporarily unavailable",
+    "service unavailable",
+    "bad gateway",
+    "gateway timeout",
+)
 
 
 def _message(body: Any) -> str | None:

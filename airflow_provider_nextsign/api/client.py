@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -17,9 +18,10 @@ import tenacity
 import urllib3
 
 from airflow_provider_nextsign import __version__
-from airflow_provider_nextsign.api import payloads
-from airflow_provider_nextsign.api.classify import classify
+from airflow_provider_nextsign.api import payloads, shapes
+from airflow_provider_nextsign.api.classify import classify, confirms_absence
 from airflow_provider_nextsign.api.endpoints import (
+    CONVERT_API_VERSIONS,
     DEFAULT_FILES_HOST,
     DEFAULT_HOST,
 )
@@ -33,6 +35,8 @@ from airflow_provider_nextsign.api.errors import (
     NextSignRateLimitError,
     NextSignServerError,
 )
+from airflow_provider_nextsign.api.lookup import ReferenceLookup
+from airflow_provider_nextsign.api.paging import CaseListWalk
 from airflow_provider_nextsign.api.ratelimit import RequestBudget
 from airflow_provider_nextsign.api.retry import RetryPolicy, is_safe_to_resend_write, retrying
 from airflow_provider_nextsign.api.settings import ClientSettings
@@ -44,6 +48,16 @@ USER_AGENT = f"airflow-provider-nextsign/{__version__} python-requests/{requests
 DEFAULT_BATCH_SIZE = 50
 #: Document Convert may take long (NextSign's own client allows 90 s).
 CONVERT_TIMEOUT = 90.0
+#: Per v2 host, the Document Convert path that answered last (``auto`` mode).
+_CONVERT_VERSION_BY_HOST: dict[str, str] = {}
+
+
+def convert_versions_to_try(host: str, setting: str) -> tuple[str, ...]:
+    """The Convert API versions to try, in order: the pinned one, or the remembered one first."""
+    if setting != "auto":
+        return (setting,)
+    first = _CONVERT_VERSION_BY_HOST.get(host, CONVERT_API_VERSIONS[0])
+    return (first, *(v for v in CONVERT_API_VERSIONS if v != first))
 
 
 class NextSignClient:
@@ -59,6 +73,8 @@ class NextSignClient:
     :param budget: a ready :class:`RequestBudget` (default: the shared one for host, company and key).
     :param session: a ``requests.Session`` to use (default: a new one).
     :param batch_size: case ids per Get Multiple request.
+    :param convert_api_version: ``v1`` or ``v2`` pins Document Convert's path; ``auto`` tries v1 (what
+        production uses), falls back to v2 on HTTP 404 and remembers per host what worked.
     """
 
     def __init__(
@@ -75,6 +91,7 @@ class NextSignClient:
         session: requests.Session | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         sleep: Callable[[float], Any] = time.sleep,
+        convert_api_version: str = "auto",
     ) -> None:
         settings = ClientSettings.build(
             company_id,
@@ -83,10 +100,12 @@ class NextSignClient:
             files_host=files_host,
             requests_per_minute=requests_per_minute,
             timeout=timeout,
+            convert_api_version=convert_api_version,
         )
         self.company_id = settings.company_id
         self.endpoints = settings.endpoints
         self.timeout = settings.timeout
+        self.convert_api_version = settings.convert_api_version
         self.retry_policy = retry_policy or RetryPolicy()
         self.batch_size = batch_size
         self.budget = budget or settings.shared_budget()
@@ -137,60 +156,85 @@ class NextSignClient:
         answer = self._call(
             "forms_submit", "POST", self.endpoints.form_submit(form_id), json=body, write=True
         )
-        return payloads.created_case(answer)
+        return shapes.created_case_in(answer) or {}
 
     # Cases
 
     def list_cases(
         self, *, status: str | None = None, folder: str | None = None, page_size: int = 100
     ) -> Iterator[dict[str, Any]]:
-        """Case List: every case, page by page (``limit``/``index``) until a short page.
+        """Case List: every case, page by page (``limit``/``index``), read completely or raising.
 
         :param status: ``signed``, ``denied`` or ``pending``.
         :param folder: only cases in this folder.
         :param page_size: cases per request (NextSign's ``limit``).
+        :raises NextSignIncompleteListingError: the list could not be read completely (a repeated page,
+            paging that breaks its own rules); nothing after the last good page is known.
         """
         params = payloads.check_list_filters(status, folder, page_size)
-        return self._pages(params)
+        return self._walk(CaseListWalk(params))
 
-    def _pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        index = 0
-        previous: list[Any] | None = None
-        while True:
-            body = self._call(
-                "cases_list", "GET", self.endpoints.case_list(), params={**params, "index": index}
-            )
-            cases = [c for c in body.get("cases") or [] if isinstance(c, Mapping)]
-            ids = [c.get("_id") for c in cases]
-            if cases and ids == previous:
-                log.warning("NextSign returned page %d twice; stopping the case list there", index)
-                return
-            yield from (dict(c) for c in cases)
-            if len(cases) < params["limit"]:
-                return
-            previous = ids
-            index += 1
+    def _walk(self, walk: CaseListWalk) -> Iterator[dict[str, Any]]:
+        while (query := walk.next_request()) is not None:
+            yield from walk.feed(self._list_page(query))
+
+    def list_cases_page(
+        self, *, status: str | None = None, folder: str | None = None, page_size: int = 100, index: int = 0
+    ) -> list[dict[str, Any]]:
+        """One page of Case List (``index`` is NextSign's zero-based page number)."""
+        params = payloads.check_list_filters(status, folder, page_size)
+        return self._list_page({**params, "index": index})
+
+    def _list_page(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        body = self._call("cases_list", "GET", self.endpoints.case_list(), params=params)
+        return shapes.cases_in(body) or []
 
     def get_case(self, case_id: str) -> dict[str, Any]:
         """Case Get: one case with its recipients, documents and signed documents.
 
-        :raises NextSignNotFoundError: the case does not exist or was deleted.
+        :raises NextSignNotFoundError: the case does not exist, was deleted, or is not visible yet
+            (production saw Case Get miss a case for seconds after its create).
         """
         case_id = payloads.check_id(case_id, "case_id")
-        return dict(self._call("case_get", "GET", self.endpoints.case(case_id))["case"])
+        body = self._call("case_get", "GET", self.endpoints.case(case_id))
+        return shapes.case_in(body) or {}
 
     def get_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
-        """Case Get Multiple, in batches: the cases found (unknown or deleted ids are simply absent)."""
+        """Case Get Multiple, in batches: the items found, as NextSign sends them (summaries or full cases).
+
+        Ids NextSign does not show are absent from the result. Only the documented answer for "none of
+        these exist" (HTTP 404 ``{"message": "Cases not found"}``) skips a batch; any other error raises,
+        because it says nothing about whether the cases exist.
+        """
         ids = payloads.check_ids(case_ids, "case_ids")
         found: list[dict[str, Any]] = []
         for start in range(0, len(ids), self.batch_size):
             batch = ids[start : start + self.batch_size]
             try:
                 body = self._call("cases_get_multiple", "GET", self.endpoints.cases(batch))
-            except NextSignNotFoundError:
-                continue  # 404 "Cases not found": none of this batch exists
-            found.extend(dict(c) for c in body.get("cases") or [] if isinstance(c, Mapping))
+            except NextSignNotFoundError as err:
+                if not confirms_absence(err):
+                    raise
+                continue
+            found.extend(shapes.cases_in(body) or [])
         return found
+
+    def get_full_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The full bodies of the cases NextSign shows, in the order asked.
+
+        Get Multiple in batches; an item that is a summary (the documented shape) is read with Case Get.
+        Ids NextSign does not show (unknown, deleted, or not visible yet) are absent from the result.
+
+        :raises NextSignError: a read failed (never silently dropped).
+        """
+        from airflow_provider_nextsign.api.watch import CaseWatch, drive
+
+        ids = payloads.check_ids(case_ids, "case_ids")
+        observations = drive(CaseWatch(self.batch_size).poll(ids, in_grace=lambda _: True), self)
+        for seen in observations.values():
+            if seen.error is not None:
+                raise seen.error
+        return [seen.case for case_id in ids if (seen := observations[case_id]).case is not None]
 
     def create_case(
         self, *, title: str, recipients: Any, documents: Any, settings: Any, **fields: Any
@@ -212,7 +256,7 @@ class NextSignClient:
         if "signingSchemas" in body:
             body["signingSchemas"] = payloads.check_signing_schemas(body["signingSchemas"])
         answer = self._call("case_create", "POST", self.endpoints.case_create(), json=body, write=True)
-        return payloads.created_case(answer)
+        return shapes.created_case_in(answer) or {}
 
     def delete_case(self, case_id: str) -> dict[str, Any]:
         """Case Delete (a GET on NextSign): returns ``{"status": "removed", "return": {...}}``.
@@ -223,25 +267,55 @@ class NextSignClient:
         return dict(self._call("case_delete", "GET", self.endpoints.case_delete(case_id)))
 
     def find_case_by_reference(
-        self, reference_id: str, *, folder: str | None = None
+        self,
+        reference_id: str,
+        *,
+        folder: str | None = None,
+        since: datetime | None = None,
+        title: str | None = None,
+        statuses: Sequence[str] = ("pending", "signed", "denied"),
     ) -> dict[str, Any] | None:
-        """The earliest case whose ``referenceId`` is ``reference_id``, as Case List shows it, or ``None``.
+        """The case whose ``referenceId`` is ``reference_id``, or ``None`` when it surely does not exist.
 
-        Pages through Case List; list items without a ``referenceId`` field are checked through Get
-        Multiple. This costs a request per page, so it is meant for retries, not for every create.
+        Complete or raising (see :mod:`~airflow_provider_nextsign.api.lookup`): looks through Case List
+        for each of ``statuses`` (pending first), only at cases created at or after ``since`` and titled
+        ``title`` when given, confirming ``referenceId`` from the list item or Case Get. Stops at the
+        first match.
+
+        :raises NextSignIncompleteListingError: the list could not be read completely; the answer is unknown.
         """
         if not isinstance(reference_id, str) or not reference_id:
             raise NextSignInputError("reference_id must be a non-empty string")
-        unknown: list[str] = []
-        for item in self.list_cases(folder=folder):
-            if "referenceId" not in item:
-                unknown.append(str(item.get("_id")))
-            elif item.get("referenceId") == reference_id:
-                return item
-        for case in self.get_cases(unknown) if unknown else []:
-            if case.get("referenceId") == reference_id:
-                return case
-        return None
+        for status in statuses:
+            payloads.check_list_filters(status, folder, 1)
+        if since is not None and since.tzinfo is None:
+            raise NextSignInputError("since must be a timezone-aware datetime (UTC)")
+        lookup = ReferenceLookup(
+            reference_id,
+            fetch_page=self._list_page,
+            get_case=self._get_case_or_none,
+            since=since,
+            title=title,
+            folder=folder,
+            statuses=tuple(statuses),
+        )
+        found = lookup.run()
+        log.info(
+            "Looked up referenceId %s with %d request(s): %s",
+            reference_id,
+            lookup.requests,
+            f"case {found.get('_id')}" if found else "no case",
+        )
+        return found
+
+    def _get_case_or_none(self, case_id: str) -> dict[str, Any] | None:
+        """Case Get, or None when NextSign answers its documented not-found (any other error raises)."""
+        try:
+            return self.get_case(case_id)
+        except NextSignNotFoundError as err:
+            if confirms_absence(err):
+                return None
+            raise
 
     # Documents
 
@@ -259,7 +333,7 @@ class NextSignClient:
             files={"file": (name, bytes(content), mime)},
             data={"name": name, "type": mime},
         )
-        return payloads.stored_url(answer)
+        return shapes.stored_url_in(answer)
 
     def get_presigned_url(self, file_url: str) -> str:
         """Document Retrieve (v3): a time-limited download URL for a stored file (e.g. a signed PDF)."""
@@ -280,14 +354,28 @@ class NextSignClient:
         body: dict[str, Any] = {"documents": payloads.check_documents(documents)}
         if tags:
             body["tags"] = payloads.tag_list(tags)
-        answer = self._call(
-            "document_convert",
-            "POST",
-            self.endpoints.document_convert(),
-            json=body,
-            timeout=max(self.timeout, CONVERT_TIMEOUT),
-        )
-        return [dict(d) for d in answer["documents"]]
+        versions = convert_versions_to_try(self.endpoints.host, self.convert_api_version)
+        for version in versions:
+            try:
+                answer = self._call(
+                    "document_convert",
+                    "POST",
+                    self.endpoints.document_convert(version),
+                    json=body,
+                    timeout=max(self.timeout, CONVERT_TIMEOUT),
+                )
+            except NextSignNotFoundError as err:
+                if err.status_code != 404 or version == versions[-1]:
+                    raise
+                log.info(
+                    "Document Convert is not at /api/%s on %s (HTTP 404); trying the next path",
+                    version,
+                    self.endpoints.host,
+                )
+                continue
+            _CONVERT_VERSION_BY_HOST[self.endpoints.host] = version
+            return [dict(d) for d in answer["documents"]]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def stream_file(self, url: str, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """Download a pre-signed URL in chunks (constant memory). No API key is sent and no budget spent."""

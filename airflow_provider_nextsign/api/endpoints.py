@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 DEFAULT_HOST = "https://www.nextsign.dk"
 DEFAULT_FILES_HOST = "https://api.nextsign.dk"
+#: The paths Document Convert is known at: production's first, then the documented one.
+CONVERT_API_VERSIONS = ("v1", "v2")
 
 
 def normalize_base(url: str | None, default: str) -> str:
@@ -82,9 +84,14 @@ class Endpoints:
         """Document Retrieve: ``POST {files_host}/v3/company/{company}/file/view-presigned-url``."""
         return f"{self._v3}/view-presigned-url"
 
-    def document_convert(self) -> str:
-        """Document Convert: ``POST /api/v2/document/convert`` (no company segment)."""
-        return f"{self.host}/api/v2/document/convert"
+    def document_convert(self, version: str = "v2") -> str:
+        """Document Convert: ``POST /api/{v1|v2}/document/convert`` (no company segment).
+
+        The docs name v2; production integrations call v1 (nextsign-api.md §0 P6).
+        """
+        if version not in CONVERT_API_VERSIONS:
+            raise ValueError(f"version must be one of {CONVERT_API_VERSIONS}, got {version!r}")
+        return f"{self.host}/api/{version}/document/convert"
 
 
 def _seg(value: str) -> str:

@@ -79,6 +79,20 @@ class NextSignServerError(NextSignError):
     """NextSign answered with a server error (HTTP 5xx or an "Internal server error" body)."""
 
 
+class NextSignUnexpectedResponseError(NextSignError):
+    """NextSign answered with a success status but a body shape this provider does not know.
+
+    Not transient, so never retried: the message names the keys seen (never their values), so the
+    difference can be reported. ``NEXTSIGN_LOG_RESPONSE_SHAPES=1`` logs the shape of every answer.
+    """
+
+
+class NextSignIncompleteListingError(NextSignError):
+    """Case List could not be read completely (a repeated page, paging that breaks its own rules, or
+    no end in sight). What it would have shown is unknown: never treat it as "absent".
+    """
+
+
 class NextSignConnectionError(NextSignError):
     """NextSign could not be reached, or did not answer within the timeout.
 

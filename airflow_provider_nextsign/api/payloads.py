@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_provider_nextsign.api.errors import NextSignError, NextSignInputError
+from airflow_provider_nextsign.api.errors import NextSignInputError
 
 CASE_LIST_STATUSES = ("signed", "denied", "pending")
 SIGNING_SCHEMAS = (
@@ -126,12 +126,13 @@ def check_recipients(recipients: Any, field: str = "recipients") -> list[dict[st
             )
         if delivery == "phone" and not recipient.get("phone"):
             raise NextSignInputError(f"{where}.phone is required when type is 'phone'")
-        if recipient.get("needsCpr"):
-            cpr = recipient.get("cpr")
-            if not isinstance(cpr, str) or not _CPR.match(cpr):
-                raise NextSignInputError(
-                    f"{where}.cpr is required when needsCpr is true: 10 digits as DDMMYYXXXX or DDMMYY-XXXX"
-                )
+        # needsCpr without cpr is valid: the signer then enters the CPR number in MitID (§0 P7).
+        cpr = recipient.get("cpr")
+        if cpr is not None and (not isinstance(cpr, str) or not _CPR.match(cpr)):
+            raise NextSignInputError(
+                f"{where}.cpr must be 10 digits as DDMMYYXXXX or DDMMYY-XXXX; or leave it out with "
+                "needsCpr true and the signer enters it in MitID"
+            )
         schema = recipient.get("signingSchema")
         if schema is not None and schema not in SIGNING_SCHEMAS:
             raise NextSignInputError(
@@ -227,18 +228,3 @@ def sniff_mime(content: bytes, name: str, mime_type: str | None) -> str:
     raise NextSignInputError(
         f"{name!r} is neither a PDF nor a DOCX; NextSign accepts only those (or pass mime_type)"
     )
-
-
-def created_case(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the case from a create/submit answer (``contract``, falling back to ``data``)."""
-    case = body.get("contract") or body.get("data") or {}
-    return dict(case) if isinstance(case, Mapping) else {}
-
-
-def stored_url(body: Mapping[str, Any]) -> str:
-    """Return the stored-file URL from an upload answer (``url``, ``file`` or ``location``)."""
-    for key in ("url", "file", "location"):
-        value = body.get(key)
-        if isinstance(value, str) and value:
-            return value
-    raise NextSignError(f"upload answer carries no URL: {sorted(body)}", body=body, operation="file_upload")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from airflow_provider_nextsign.api.endpoints import (
+    CONVERT_API_VERSIONS,
     DEFAULT_FILES_HOST,
     DEFAULT_HOST,
     Endpoints,
@@ -23,6 +24,7 @@ class ClientSettings:
     endpoints: Endpoints
     requests_per_minute: float
     timeout: float
+    convert_api_version: str = "auto"
 
     @classmethod
     def build(
@@ -34,6 +36,7 @@ class ClientSettings:
         files_host: str | None,
         requests_per_minute: float,
         timeout: float,
+        convert_api_version: str = "auto",
     ) -> ClientSettings:
         """Check the arguments (naming the one to fix) and resolve the hosts."""
         if not isinstance(company_id, str) or not company_id.strip():
@@ -44,11 +47,22 @@ class ClientSettings:
             raise NextSignInputError(f"requests_per_minute must be positive, got {requests_per_minute!r}")
         if timeout <= 0:
             raise NextSignInputError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if convert_api_version not in ("auto", *CONVERT_API_VERSIONS):
+            raise NextSignInputError(
+                f"convert_api_version must be 'auto', 'v1' or 'v2', got {convert_api_version!r}"
+            )
         company_id = company_id.strip()
         endpoints = Endpoints(
             normalize_base(host, DEFAULT_HOST), normalize_base(files_host, DEFAULT_FILES_HOST), company_id
         )
-        return cls(company_id, api_key.strip(), endpoints, float(requests_per_minute), float(timeout))
+        return cls(
+            company_id,
+            api_key.strip(),
+            endpoints,
+            float(requests_per_minute),
+            float(timeout),
+            convert_api_version,
+        )
 
     def shared_budget(self) -> RequestBudget:
         """The request budget every client of this host, company and key shares."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,13 @@ if TYPE_CHECKING:  # requests and tenacity load when the first call is made, not
     from airflow_provider_nextsign.api.client import NextSignClient
     from airflow_provider_nextsign.api.retry import RetryPolicy
 
-EXTRA_DEFAULTS: dict[str, Any] = {"files_host": DEFAULT_FILES_HOST, "requests_per_minute": 100, "timeout": 30}
+EXTRA_DEFAULTS: dict[str, Any] = {
+    "files_host": DEFAULT_FILES_HOST,
+    "requests_per_minute": 100,
+    "timeout": 30,
+    "convert_api_version": "auto",
+    "reconcile_window": None,
+}
 
 
 class NextSignHook(BaseHook):
@@ -83,6 +90,9 @@ class NextSignHook(BaseHook):
             "files_host": normalize_base(str(extra["files_host"] or ""), DEFAULT_FILES_HOST),
             "requests_per_minute": _number(extra["requests_per_minute"], "requests_per_minute", conn_id),
             "timeout": _number(extra["timeout"], "timeout", conn_id),
+            "convert_api_version": _choice(
+                extra["convert_api_version"], "convert_api_version", ("auto", "v1", "v2"), conn_id
+            ),
         }
 
     def get_conn(self) -> NextSignClient:
@@ -130,6 +140,10 @@ class NextSignHook(BaseHook):
         """Case Get Multiple in batches; unknown or deleted ids are absent from the result."""
         return self.client.get_cases(case_ids)
 
+    def get_full_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Full case bodies: Get Multiple, plus Case Get for each item NextSign sends as a summary."""
+        return self.client.get_full_cases(case_ids)
+
     def create_case(
         self, *, title: str, recipients: Any, documents: Any, settings: Any, **fields: Any
     ) -> dict[str, Any]:
@@ -143,10 +157,32 @@ class NextSignHook(BaseHook):
         return self.client.delete_case(case_id)
 
     def find_case_by_reference(
-        self, reference_id: str, *, folder: str | None = None
+        self,
+        reference_id: str,
+        *,
+        folder: str | None = None,
+        since: datetime | None = None,
+        title: str | None = None,
+        statuses: Sequence[str] = ("pending", "signed", "denied"),
     ) -> dict[str, Any] | None:
-        """The earliest case carrying ``referenceId == reference_id``, or ``None`` (pages Case List)."""
-        return self.client.find_case_by_reference(reference_id, folder=folder)
+        """The case carrying ``referenceId == reference_id``, or ``None`` when it surely does not exist.
+
+        Narrowed to cases created at or after ``since`` and titled ``title`` when given; raises
+        ``NextSignIncompleteListingError`` when Case List cannot be read completely (never "absent").
+        """
+        return self.client.find_case_by_reference(
+            reference_id, folder=folder, since=since, title=title, statuses=statuses
+        )
+
+    @cached_property
+    def reconcile_window(self) -> float:
+        """Seconds to keep looking for a case after a create's answer was lost (extra ``reconcile_window``,
+        default 3 x the request timeout)."""
+        conn = self.get_connection(self.nextsign_conn_id)
+        extra = _extras(conn)
+        if extra["reconcile_window"] is not None:
+            return _number(extra["reconcile_window"], "reconcile_window", conn.conn_id or "?")
+        return 3 * _number(extra["timeout"], "timeout", conn.conn_id or "?")
 
     def case_url(self, case_id: str) -> str:
         """The case's page in the NextSign dashboard.
@@ -274,6 +310,15 @@ def _host(conn: Any) -> str:
     if conn.port and host.count(":") == 1:
         host = f"{host}:{conn.port}"
     return normalize_base(host, DEFAULT_HOST)
+
+
+def _choice(value: Any, field: str, choices: tuple[str, ...], conn_id: str) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise NextSignInputError(
+            f"NextSign connection {conn_id!r}: extra {field!r} must be one of {list(choices)}, got {value!r}"
+        )
+    return text
 
 
 def _number(value: Any, field: str, conn_id: str) -> float:

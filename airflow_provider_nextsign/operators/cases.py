@@ -17,6 +17,7 @@ from airflow_provider_nextsign.operators._reference import (
     create_once,
     default_reference_id,
     push_case,
+    run_started_at,
 )
 from airflow_provider_nextsign.operators._storage import mime_type_for, read_source
 
@@ -66,7 +67,10 @@ class NextSignCreateCaseOperator(BaseOperator):
     uploaded through the files API first and referenced by URL; otherwise they travel inline as base64.
 
     The create carries a ``referenceId`` (derived from dag, task, map index and run, or ``reference_id``);
-    a retried task, or a create whose response was lost, reuses the case with that id.
+    a retried task, or a create whose response was lost, reuses the case with that id. A create whose
+    answer is lost is never sent again in the same attempt: the case is looked for during
+    ``reconcile_window`` seconds (default: the connection's ``reconcile_window`` extra, else 3 x its
+    timeout), and the next attempt looks it up completely before creating.
     """
 
     template_fields: Sequence[str] = (
@@ -91,10 +95,12 @@ class NextSignCreateCaseOperator(BaseOperator):
         reference_id: str | None = None,
         signing_schemas: list[str] | None = None,
         case_fields: dict[str, Any] | None = None,
+        reconcile_window: float | None = None,
         nextsign_conn_id: str = "nextsign_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.reconcile_window = reconcile_window
         self.title = title
         self.recipients = recipients
         self.documents = documents
@@ -159,7 +165,14 @@ class NextSignCreateCaseOperator(BaseOperator):
             )
 
         case = create_once(
-            hook, reference_id=reference_id, try_number=try_number, create=create, folder=fields.get("folder")
+            hook,
+            reference_id=reference_id,
+            try_number=try_number,
+            create=create,
+            folder=fields.get("folder"),
+            title=self.title,
+            run_started=run_started_at(context),
+            reconcile_window=self.reconcile_window,
         )
         case_id = case_id_of(case)
         push_case(context, hook, case_id)

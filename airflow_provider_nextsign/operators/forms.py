@@ -14,6 +14,7 @@ from airflow_provider_nextsign.operators._reference import (
     create_once,
     default_reference_id,
     push_case,
+    run_started_at,
 )
 from airflow_provider_nextsign.operators._validation import check_tags
 
@@ -36,6 +37,9 @@ class NextSignSubmitFormOperator(BaseOperator):
     :param reference_id: overrides the derived ``referenceId``.
     :param signing_schemas: allowed signature methods for the case.
     :param submit_fields: any other Forms Submit body field (``folder``, ``message``, ``settings``, ...).
+    :param reconcile_window: seconds to keep looking for the case when the submit's answer is lost
+        (default: the connection's ``reconcile_window`` extra, else 3 x its timeout). Not found by
+        then, the attempt fails without submitting again; the next attempt looks it up first.
     :param nextsign_conn_id: the NextSign connection.
     """
 
@@ -61,6 +65,7 @@ class NextSignSubmitFormOperator(BaseOperator):
         reference_id: str | None = None,
         signing_schemas: list[str] | None = None,
         submit_fields: dict[str, Any] | None = None,
+        reconcile_window: float | None = None,
         nextsign_conn_id: str = "nextsign_default",
         **kwargs: Any,
     ) -> None:
@@ -72,6 +77,7 @@ class NextSignSubmitFormOperator(BaseOperator):
         self.reference_id = reference_id
         self.signing_schemas = signing_schemas
         self.submit_fields = submit_fields or {}
+        self.reconcile_window = reconcile_window
         self.nextsign_conn_id = nextsign_conn_id
 
     def execute(self, context: Any) -> str:
@@ -101,6 +107,9 @@ class NextSignSubmitFormOperator(BaseOperator):
             try_number=int(getattr(context["ti"], "try_number", 1) or 1),
             create=submit,
             folder=fields.get("folder"),
+            title=fields.get("title"),
+            run_started=run_started_at(context),
+            reconcile_window=self.reconcile_window,
         )
         case_id = case_id_of(case)
         push_case(context, hook, case_id)

@@ -313,7 +313,7 @@ def _fetch_chunk(
     wanted = {str(i["_id"]): str(i.get("updatedAt") or "") for i in items if str(i["_id"]) not in skipped}
     bodies: list[Mapping[str, Any]] = []
     if wanted:
-        found = {str(c.get("_id")): c for c in client.get_cases(list(wanted)) if isinstance(c, Mapping)}
+        found = {str(c.get("_id")): c for c in client.get_full_cases(list(wanted)) if isinstance(c, Mapping)}
         bodies = [found[i] for i in wanted if i in found]  # list order, duplicates dropped
     fetched = {str(b["_id"]) for b in bodies}
     missing = [i for i in wanted if i not in fetched]

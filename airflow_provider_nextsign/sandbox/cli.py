@@ -15,6 +15,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_nextsign.sandbox.profiles import DEFAULT_PROFILE, PROFILE_NAMES
+
 
 def _positive(kind: type) -> Any:
     def parse(text: str) -> Any:
@@ -55,6 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--state-file", default=None, help="keep cases, forms and files in this JSON file")
     parser.add_argument("--no-rate-limit", action="store_true", help="switch the rate limit off")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        default=DEFAULT_PROFILE,
+        help="answer shapes: docs (as documented, the default), production (as a live integration saw "
+        "them) or rich (full case bodies everywhere)",
+    )
+    parser.add_argument(
+        "--visibility-delay",
+        type=_non_negative,
+        default=None,
+        metavar="SECONDS",
+        help="seconds a new case stays invisible to reads (default: the profile's; production 3)",
+    )
     return parser
 
 
@@ -74,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         time_scale=args.time_scale,
         state_file=args.state_file,
         rate_limit=not args.no_rate_limit,
+        profile=args.profile,
+        **({} if args.visibility_delay is None else {"visibility_delay": args.visibility_delay}),
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from airflow_provider_nextsign.sandbox.faults import FaultInjector
 from airflow_provider_nextsign.sandbox.lifecycle import Lifecycle, SigningSimulator
+from airflow_provider_nextsign.sandbox.profiles import DEFAULT_PROFILE, PROFILES, check_profile, check_setting
 from airflow_provider_nextsign.sandbox.ratelimit import RollingWindowLimiter
 from airflow_provider_nextsign.sandbox.store import Persister, Store, StoredFile
 
@@ -38,6 +39,7 @@ class Sandbox:
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         rate_limit: bool = True,
         outcome: str = "sign",
+        profile: str = DEFAULT_PROFILE,
     ) -> None:
         if not isinstance(time_scale, (int, float)) or time_scale <= 0:
             raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
@@ -58,6 +60,10 @@ class Sandbox:
         self.faults = FaultInjector()
         self.webhooks = _make_dispatcher(self.time_scale)
         self.lifecycle = Lifecycle(self.store, self._emit)
+        self.profile = profile
+        # The answer shapes (see profiles.py); set from the profile, then changeable one by one.
+        self.shape: dict[str, Any] = {}
+        self._apply_shape(check_profile(profile))
         self.simulator = SigningSimulator(
             self.lifecycle, sign_after=sign_after, outcome=outcome, time_scale=self.time_scale
         )
@@ -101,19 +107,32 @@ class Sandbox:
             "max_upload_bytes": self.max_upload_bytes,
             "presign_ttl": self.presign_ttl,
             "strict_http_errors": self.strict_http_errors,
+            "profile": self.profile,
+            **{name: list(v) if isinstance(v, tuple) else v for name, v in self.shape.items()},
         }
+
+    def _apply_shape(self, shape: dict[str, Any]) -> None:
+        self.shape.update(shape)
+        self.lifecycle.sign_obligated_only = self.shape["signed_copies"] == "sign_obligated"
+        self.lifecycle.expired_case_status = bool(self.shape["expired_case_status"])
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change settings and return them all.
 
         Names: sign_after, outcome (sign/deny/expire), auto_expire, requests_per_minute, rate_limit,
-        time_scale, max_upload_bytes, presign_ttl (API seconds), strict_http_errors, and the webhook
-        dispatcher's base_delay, factor, max_attempts, timeout, duplicates. Bad names or values: ValueError.
+        time_scale, max_upload_bytes, presign_ttl (API seconds), strict_http_errors, the webhook
+        dispatcher's base_delay, factor, max_attempts, timeout, duplicates, and the answer shapes:
+        ``profile`` (docs/production/rich) and each setting of profiles.CHOICES (applied after the
+        profile). Bad names or values: ValueError, and nothing is changed.
         """
         known = {*self.settings(), *_WEBHOOK_SETTINGS}
         unknown = sorted(set(settings) - known)
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        shape = check_profile(settings["profile"]) if "profile" in settings else {}
+        for name in PROFILES[DEFAULT_PROFILE]:
+            if name in settings:
+                shape[name] = check_setting(name, settings[name])
         for name in ("max_upload_bytes", "presign_ttl"):
             value = settings.get(name, 1)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
@@ -135,6 +154,10 @@ class Sandbox:
                 setattr(self, name, settings[name])
         if "strict_http_errors" in settings:
             self.strict_http_errors = bool(settings["strict_http_errors"])
+        if "profile" in settings:
+            self.profile = settings["profile"]
+        if shape:
+            self._apply_shape(shape)
         hooks = {k: v for k, v in settings.items() if k in (*_WEBHOOK_SETTINGS, "time_scale")}
         if hooks and self.webhooks is not None:
             self.webhooks.configure(**hooks)

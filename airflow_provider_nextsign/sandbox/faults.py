@@ -20,8 +20,10 @@ OPERATIONS = (
     "file_presigned_url",
     "document_convert",
 )
-KINDS = ("server_error", "slow", "drop", "error_body", "lost_response")
+KINDS = ("server_error", "slow", "drop", "error_body", "lost_response", "late_write")
 WRITES = ("forms_submit", "case_create", "case_delete", "file_upload", "document_convert")
+#: The writes that create a case: ``late_write`` applies to these only.
+CREATES = ("forms_submit", "case_create")
 
 
 @dataclass
@@ -53,13 +55,22 @@ class FaultInjector:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if kind == "lost_response" and operation not in WRITES:
             raise ValueError(f"lost_response applies to writes ({', '.join(WRITES)}), not {operation!r}")
+        if kind == "late_write" and operation not in CREATES:
+            raise ValueError(f"late_write applies to creates ({', '.join(CREATES)}), not {operation!r}")
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise ValueError(f"count must be a positive integer, got {count!r}")
-        seconds = options.get("seconds", 2.0 if kind == "slow" else None)
+        seconds = options.get("seconds", 2.0 if kind in ("slow", "late_write") else None)
         if seconds is not None:
             if not isinstance(seconds, (int, float)) or seconds < 0:
                 raise ValueError(f"seconds must be a number >= 0, got {seconds!r}")
             options["seconds"] = float(seconds)
+        hold = options.get("hold")
+        if hold is not None:
+            if kind != "late_write" or not isinstance(hold, (int, float)) or hold < 0:
+                raise ValueError(
+                    f"hold (seconds without an answer) is a number >= 0 for late_write, got {hold!r}"
+                )
+            options["hold"] = float(hold)
         status = options.get("status")
         if status is not None and (not isinstance(status, int) or not 500 <= status <= 599):
             raise ValueError(f"status must be a 5xx integer, got {status!r}")

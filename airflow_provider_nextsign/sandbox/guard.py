@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from airflow_provider_nextsign.sandbox.core import Sandbox
 from airflow_provider_nextsign.sandbox.faults import Fault
+from airflow_provider_nextsign.sandbox.profiles import created_answer
 from airflow_provider_nextsign.sandbox.transport import drop_connection
 
 
@@ -77,6 +78,23 @@ class Call:
             await _drop(self.request)
         return JSONResponse(body, status_code=status)
 
+    async def create(self, case: dict[str, Any]) -> Response:
+        """Store a new case and answer in the profile's envelope.
+
+        With a ``late_write`` fault the case is stored only after the fault's ``seconds`` and the
+        request is never answered: the client times out while NextSign is still working.
+        """
+        sandbox = sandbox_of(self.request)
+
+        def apply() -> dict[str, Any]:
+            return sandbox.lifecycle.create(case, hidden_for=sandbox.shape["visibility_delay"])
+
+        if self.fault is not None and self.fault.kind == "late_write":
+            asyncio.get_running_loop().call_later(self.fault.options.get("seconds", 2.0), apply)
+            await _hold(sandbox, self.fault.options.get("hold", 3600.0))
+            await _drop(self.request)
+        return await self.finish(created_answer(apply(), sandbox.shape["create_answer"]))
+
 
 async def open_call(
     request: Request, operation: str, company: str | None = None, *, company_errors: bool = False
@@ -110,16 +128,21 @@ async def open_call(
     if fault.kind == "drop":
         await _drop(request)
     if fault.kind == "slow":
-        task = asyncio.current_task()
-        sandbox.sleeping.add(task)
-        try:
-            await asyncio.sleep(fault.options.get("seconds", 2.0))
-        except asyncio.CancelledError:  # the server is stopping: answer nothing, log nothing
-            raise Dropped() from None
-        finally:
-            sandbox.sleeping.discard(task)
+        await _hold(sandbox, fault.options.get("seconds", 2.0))
     request.state.fault = fault
     return Call(request, fault)
+
+
+async def _hold(sandbox: Sandbox, seconds: float) -> None:
+    """Sleep ``seconds``; the server cancels the sleep at once when it stops (then nothing is answered)."""
+    task = asyncio.current_task()
+    sandbox.sleeping.add(task)
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:  # the server is stopping: answer nothing, log nothing
+        raise Dropped() from None
+    finally:
+        sandbox.sleeping.discard(task)
 
 
 async def error_response(request: Request, err: ApiError) -> Response:

@@ -37,12 +37,20 @@ class Lifecycle:
         self.store = store
         self.emit: Emit = emit or (lambda trigger, case: None)
         self.on_created: Callable[[str], None] = lambda case_id: None
+        # Production profile: signed copies only of sign-obligated documents; case_status stays null.
+        self.sign_obligated_only = False
+        self.expired_case_status = True
 
-    def create(self, case: dict[str, Any], *, status: str = PENDING, notify: bool = True) -> dict[str, Any]:
-        """Store a new case (optionally already in a final ``status``) and emit ``case_created``."""
+    def create(
+        self, case: dict[str, Any], *, status: str = PENDING, notify: bool = True, hidden_for: float = 0.0
+    ) -> dict[str, Any]:
+        """Store a new case (optionally already in a final ``status``) and emit ``case_created``.
+
+        ``hidden_for``: wall seconds during which API reads do not see the case yet.
+        """
         if status not in (PENDING, SIGNED, DENIED, EXPIRED):
             raise ValueError(f"status must be one of pending, signed, denied, expired, got {status!r}")
-        created = self.store.add_case(case)
+        created = self.store.add_case(case, hidden_for=hidden_for)
         if notify:
             self.emit("case_created", created)
         if status == SIGNED:
@@ -119,12 +127,15 @@ class Lifecycle:
         return result
 
     def _complete(self, case: dict[str, Any]) -> None:
-        """Mark fully signed: one signed PDF (rendered lazily) per case document."""
+        """Mark fully signed: a signed PDF (rendered lazily) per document, or per sign-obligated one."""
         case["updatedAt"] = later_iso(case["updatedAt"])
         self.store.status[case["_id"]] = SIGNED
         snapshot = _copy(case)
         signed: list[dict[str, Any]] = []
-        for document in case.get("documents") or [{"name": case.get("title") or "document"}]:
+        documents = case.get("documents") or [{"name": case.get("title") or "document"}]
+        if self.sign_obligated_only:
+            documents = [d for d in documents if d.get("sign_obligated", True) is not False]
+        for document in documents:
             stem = os.path.splitext(str(document.get("name") or "document"))[0]
             stored = self.store.put_file(f"{stem}.pdf", "application/pdf", source=snapshot)
             signed.append({"name": f"{stem}.pdf", "file": self.store.file_url(stored.key)})
@@ -159,7 +170,7 @@ class Lifecycle:
         with self.store.lock:
             case = self._pending_case(case_id, "expire")
             case["settings"].setdefault("availability", {})["isExpired"] = True
-            case["case_status"] = "expired"
+            case["case_status"] = "expired" if self.expired_case_status else None
             case["updatedAt"] = later_iso(case["updatedAt"])
             self.store.status[case_id] = EXPIRED
             self.store.changed()

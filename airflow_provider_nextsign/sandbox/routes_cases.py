@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_nextsign.sandbox._util import object_id
-from airflow_provider_nextsign.sandbox.cases import build_case, list_item
+from airflow_provider_nextsign.sandbox.cases import build_case
 from airflow_provider_nextsign.sandbox.core import Sandbox
 from airflow_provider_nextsign.sandbox.guard import bad_request, json_body, open_call, sandbox_of
+from airflow_provider_nextsign.sandbox.profiles import list_item, multiple_item
 from airflow_provider_nextsign.sandbox.store import b64decode
 from airflow_provider_nextsign.sandbox.validation import check_case_create
 
@@ -44,20 +45,31 @@ async def cases_list(request: Request, company: str) -> Response:
     index = _non_negative_int(query.get("index"), "index", 0)
     if limit == 0:
         raise bad_request("limit must be at least 1")
-    page = sandbox_of(request).store.list_page(
-        status=status, folder=query.get("folder") or None, index=index, limit=limit, item=list_item
+    sandbox = sandbox_of(request)
+    shape = sandbox.shape["list_items"]
+    page = sandbox.store.list_page(
+        status=status,
+        folder=query.get("folder") or None,
+        index=index,
+        limit=limit,
+        item=lambda case: list_item(case, shape),
     )
     return await call.finish({"status": "company_found", "cases": page})
 
 
 @router.get("/case/{case_id}/get")
 async def case_get(request: Request, company: str, case_id: str) -> Response:
-    """Case Get: ``case_found`` with the full case, or HTTP 200 ``{"message":"Case not found"}``."""
+    """Case Get: ``case_found`` with the full case, or HTTP 200 ``{"message":"Case not found"}``.
+
+    A case inside its visibility delay answers the same body with HTTP 404 (production saw 404s for
+    some seconds right after a create, nextsign-api.md §0 P8).
+    """
     call = await open_call(request, "case_get", company)
     sandbox = sandbox_of(request)
-    case = sandbox.store.get_case(case_id)
+    case = sandbox.store.get_visible_case(case_id)
     if case is None:
-        return await call.finish(NOT_FOUND, status=404 if sandbox.strict_http_errors else 200)
+        hidden = sandbox.store.get_case(case_id) is not None
+        return await call.finish(NOT_FOUND, status=404 if sandbox.strict_http_errors or hidden else 200)
     return await call.finish({"status": "case_found", "case": case})
 
 
@@ -65,12 +77,13 @@ async def case_get(request: Request, company: str, case_id: str) -> Response:
 async def cases_get_multiple(request: Request, company: str, case_ids: str) -> Response:
     """Case Get Multiple: the cases found (in the order asked), or 404 ``Cases not found``."""
     call = await open_call(request, "cases_get_multiple", company)
-    store = sandbox_of(request).store
+    sandbox = sandbox_of(request)
+    shape = sandbox.shape["multiple_items"]
     ids = [i.strip() for i in case_ids.split(",") if i.strip()]
-    found = [c for c in (store.get_case(i) for i in dict.fromkeys(ids)) if c is not None]
+    found = [c for c in (sandbox.store.get_visible_case(i) for i in dict.fromkeys(ids)) if c is not None]
     if not found:
         return await call.finish({"message": "Cases not found"}, status=404)
-    return await call.finish({"status": "cases_found", "cases": found})
+    return await call.finish({"status": "cases_found", "cases": [multiple_item(c, shape) for c in found]})
 
 
 @router.post("/case/create")
@@ -83,8 +96,7 @@ async def case_create(request: Request, company: str) -> Response:
     if problems:
         raise bad_request(*problems)
     documents = await run_in_threadpool(_store_documents, sandbox, body["documents"])
-    created = sandbox.lifecycle.create(build_case(body, documents))
-    return await call.finish({"status": "OK", "message": "Contract created", "contract": created})
+    return await call.create(build_case(body, documents))
 
 
 def _store_documents(sandbox: Sandbox, given: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -138,7 +150,7 @@ async def case_delete(request: Request, company: str, case_id: str) -> Response:
     if not case_id.strip():
         raise bad_request("Missing case id")
     sandbox = sandbox_of(request)
-    if not sandbox.store.delete_case(case_id):
+    if not sandbox.store.is_visible(case_id) or not sandbox.store.delete_case(case_id):
         return await call.finish(NOT_FOUND, status=404 if sandbox.strict_http_errors else 200)
     return await call.finish({"status": "removed", "return": {"acknowledged": True, "deletedCount": 1}})
 

@@ -123,11 +123,16 @@ def _convert_error(message: str, status: int = 400) -> ApiError:
     return ApiError(status, {"status": {"code": status, "message": message}})
 
 
-@router.post("/api/v2/document/convert")
-async def document_convert(request: Request) -> Response:
-    """Document Convert: DOCX (tags replaced) to PDF, PDF passed through; results stored."""
-    call = await open_call(request, "document_convert")
+@router.post("/api/{version}/document/convert")
+async def document_convert(request: Request, version: str) -> Response:
+    """Document Convert: DOCX (tags replaced) to PDF, PDF passed through; results stored.
+
+    Served on the API versions of the profile (docs: v2; production: v1, with v2 answering 404).
+    """
     sandbox = sandbox_of(request)
+    if version not in sandbox.shape["convert_versions"]:
+        return JSONResponse({"message": "Not Found"}, status_code=404)
+    call = await open_call(request, "document_convert")
     body = await json_body(request)
     if not isinstance(body, dict):
         raise _convert_error("Body must be a JSON object")

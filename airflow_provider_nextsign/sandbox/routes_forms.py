@@ -57,8 +57,7 @@ async def forms_submit(request: Request, company: str, form_id: str) -> Response
     case = build_case(
         body, documents, settings=form.get("settings"), title=form["title"], folder=form["folder"]
     )
-    created = sandbox.lifecycle.create(case)
-    return await call.finish({"status": "OK", "message": "Contract created", "contract": created})
+    return await call.create(case)
 
 
 def _render_documents(sandbox: Any, form: dict[str, Any], values: dict[str, Any]) -> list[dict[str, Any]]:

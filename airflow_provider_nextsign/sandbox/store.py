@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,8 @@ class Store:
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     files: dict[str, StoredFile] = field(default_factory=dict)
+    # Case id -> time.monotonic() until which the case is invisible to API reads (production profile).
+    hidden_until: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     on_change: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -70,13 +73,38 @@ class Store:
 
     # ------------------------------------------------------------------ cases
 
-    def add_case(self, case: dict[str, Any], status: str = PENDING) -> dict[str, Any]:
-        """Insert a new case (creation order is insertion order) and return a copy."""
+    def add_case(
+        self, case: dict[str, Any], status: str = PENDING, *, hidden_for: float = 0.0
+    ) -> dict[str, Any]:
+        """Insert a new case (creation order is insertion order) and return a copy.
+
+        ``hidden_for``: wall seconds during which API reads do not see the case yet.
+        """
         with self.lock:
             self.cases[case["_id"]] = case
             self.status[case["_id"]] = status
+            if hidden_for > 0:
+                self.hidden_until[case["_id"]] = time.monotonic() + hidden_for
             self.changed()
             return copy.deepcopy(case)
+
+    def is_visible(self, case_id: str) -> bool:
+        """Whether API reads see the case (it exists and its visibility delay has passed)."""
+        with self.lock:
+            if case_id not in self.cases:
+                return False
+            until = self.hidden_until.get(case_id)
+            if until is None:
+                return True
+            if time.monotonic() >= until:
+                del self.hidden_until[case_id]
+                return True
+            return False
+
+    def get_visible_case(self, case_id: str) -> dict[str, Any] | None:
+        """A copy of the case as API reads see it: None when unknown, deleted or not visible yet."""
+        with self.lock:
+            return self.get_case(case_id) if self.is_visible(case_id) else None
 
     def get_case(self, case_id: str) -> dict[str, Any] | None:
         """A copy of the case, or None when unknown or deleted."""
@@ -95,6 +123,7 @@ class Store:
             if self.cases.pop(case_id, None) is None:
                 return False
             self.status.pop(case_id, None)
+            self.hidden_until.pop(case_id, None)
             self.changed()
             return True
 
@@ -111,16 +140,17 @@ class Store:
     def list_page(
         self, *, status: str | None, folder: str | None, index: int, limit: int, item: Callable[[Any], Any]
     ) -> list[Any]:
-        """Page ``index`` (zero-based, ``limit`` per page) of the matching cases, each mapped by ``item``.
+        """Page ``index`` (zero-based, ``limit`` per page) of the matching visible cases, mapped by ``item``.
 
         ``item`` runs under the lock on the stored case and must return a new object.
         """
         with self.lock:
             matching = (
                 case
-                for case_id, case in self.cases.items()
+                for case_id, case in list(self.cases.items())
                 if (status is None or self.status[case_id] == status)
                 and (folder is None or case.get("folder") == folder)
+                and self.is_visible(case_id)
             )
             start = index * limit
             return [item(case) for case in itertools.islice(matching, start, start + limit)]

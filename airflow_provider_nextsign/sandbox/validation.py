@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 SIGNING_SCHEMAS = frozenset(
@@ -17,6 +18,7 @@ SIGNING_SCHEMAS = frozenset(
 )
 RECIPIENT_TYPES = frozenset({"email", "phone", "eboks"})
 TAG_TYPES = frozenset({"text", "number", "date"})
+_CPR = re.compile(r"^\d{6}-?\d{4}$")
 
 
 def _is_int(value: Any) -> bool:
@@ -64,10 +66,10 @@ def check_recipients(recipients: Any, problems: list[str]) -> None:
             problems.append(f"{where}.signing must be a boolean")
         if recipient.get("signing", True) is not False:
             signers += 1
-        if recipient.get("needsCpr") and not (
-            isinstance(recipient.get("cpr"), str) and recipient["cpr"].strip()
-        ):
-            problems.append(f"Missing {where}.cpr (required when needsCpr is true)")
+        # needsCpr without cpr is how production sends it: the signer enters the CPR in MitID (§0 P7).
+        cpr = recipient.get("cpr")
+        if cpr is not None and not (isinstance(cpr, str) and _CPR.match(cpr.strip())):
+            problems.append(f"Invalid {where}.cpr: 10 digits, DDMMYYXXXX or DDMMYY-XXXX")
         schema = recipient.get("signingSchema")
         if schema is not None and schema not in SIGNING_SCHEMAS:
             problems.append(f"Invalid {where}.signingSchema: {schema}")

@@ -15,9 +15,15 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_nextsign.exceptions import NextSignCaseFailedError
+from airflow_provider_nextsign.exceptions import NextSignCaseFailedException
 
 FAILED_STATES = ("denied", "expired", "deleted")
+#: Seconds a case may be missing from NextSign's reads after the wait starts before it can be "deleted".
+DEFAULT_NOT_FOUND_GRACE = 300.0
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def normalize_case_ids(case_ids: Any) -> list[str]:
@@ -49,6 +55,19 @@ class NextSignCaseSensor(BaseSensorOperator):
     ``[operators] default_deferrable``) hands the wait to :class:`NextSignCaseTrigger` with an absolute
     deadline of now + ``timeout``. Returns (XCom) ``{case_id: {"state", "signed_documents": [{"name",
     "file"}]}}``.
+
+    Get Multiple is the cheap change detector; a case it shows only as a summary is read with Case Get
+    when first seen and whenever its ``updatedAt`` moves. A case NextSign does not show yet counts as
+    pending for ``not_found_grace`` from the start of the wait (production saw new cases missing for
+    seconds); after that it fails as deleted only once Case Get confirms it with NextSign's documented
+    not-found answer. A read that fails leaves its cases unknown for that poke, and the wait goes on.
+
+    :param case_ids: the case id(s) to wait for (templated).
+    :param nextsign_conn_id: the NextSign connection (templated).
+    :param deferrable: wait in the triggerer, holding no worker slot.
+    :param poke_interval: seconds between polls.
+    :param not_found_grace: how long a case may be missing from NextSign's reads before it can count as
+        deleted (seconds or a timedelta; default 5 minutes).
     """
 
     template_fields: Sequence[str] = ("case_ids", "nextsign_conn_id")
@@ -61,33 +80,65 @@ class NextSignCaseSensor(BaseSensorOperator):
         nextsign_conn_id: str = "nextsign_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float | timedelta = 60,
+        not_found_grace: float | timedelta = DEFAULT_NOT_FOUND_GRACE,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.case_ids = case_ids
         self.nextsign_conn_id = nextsign_conn_id
         self.deferrable = deferrable
+        self.not_found_grace = _seconds(not_found_grace)
+        self._watch: Any = None
+        self._wait_started: float | None = None
 
     def _fail(self, case_id: str, state: str) -> None:
         if self.soft_fail:
             raise AirflowSkipException(f"NextSign case {case_id} is {state}; skipping (soft_fail)")
-        raise NextSignCaseFailedError(case_id, state)
+        raise NextSignCaseFailedException(case_id, state)
+
+    def _grace_until(self, context: Any) -> float:
+        if self._wait_started is None:
+            started = getattr(context.get("ti") if isinstance(context, dict) else None, "start_date", None)
+            self._wait_started = started.timestamp() if started is not None else time.time()
+        return self._wait_started + self.not_found_grace
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
-        """Fetch every case in batches; done when all are signed, raise when one has failed."""
+        """One poll of every case: done when all are signed, raise when one has failed."""
+        from airflow_provider_nextsign.api.watch import CaseWatch, drive
         from airflow_provider_nextsign.hooks.nextsign import NextSignHook
-        from airflow_provider_nextsign.triggers.case import case_summary
 
         ids = normalize_case_ids(self.case_ids)
-        found = {str(c.get("_id")): c for c in NextSignHook(self.nextsign_conn_id).get_cases(ids)}
-        summary = {case_id: case_summary(found.get(case_id)) for case_id in ids}
-        for case_id, info in summary.items():
-            if info["state"] in FAILED_STATES:
-                self._fail(case_id, info["state"])
-        signed = sum(1 for info in summary.values() if info["state"] == "signed")
+        grace_until = self._grace_until(context)
+        if self._watch is None:  # kept across pokes in poke mode: unchanged summaries cost nothing
+            self._watch = CaseWatch()
+        client = NextSignHook(self.nextsign_conn_id).client
+        observations = drive(self._watch.poll(ids, in_grace=lambda _: time.time() < grace_until), client)
+        return self._verdict(ids, observations)
+
+    def _verdict(self, ids: list[str], observations: dict[str, Any]) -> PokeReturnValue | bool:
+        from airflow_provider_nextsign.api.retry import TRANSIENT_ERRORS
+
+        for case_id in ids:
+            seen = observations[case_id]
+            if seen.state in FAILED_STATES:
+                self._fail(case_id, seen.state)
+            if seen.error is not None and not isinstance(seen.error, TRANSIENT_ERRORS):
+                raise seen.error
+        unknown = [c for c in ids if observations[c].error is not None]
+        if unknown:
+            self.log.warning(
+                "Could not read %d of %d NextSign case(s) this time (%s); waiting on",
+                len(unknown),
+                len(ids),
+                observations[unknown[0]].error,
+            )
+        hidden = [c for c in ids if not observations[c].visible and observations[c].state == "pending"]
+        if hidden:
+            self.log.info("%d case(s) not visible in NextSign yet (within the grace window)", len(hidden))
+        signed = sum(1 for c in ids if observations[c].state == "signed")
         self.log.info("%d of %d NextSign case(s) signed", signed, len(ids))
         if signed == len(ids):
-            return PokeReturnValue(is_done=True, xcom_value=summary)
+            return PokeReturnValue(is_done=True, xcom_value={c: observations[c].summary() for c in ids})
         return False
 
     def execute(self, context: Any) -> Any:
@@ -110,6 +161,7 @@ class NextSignCaseSensor(BaseSensorOperator):
                 nextsign_conn_id=self.nextsign_conn_id,
                 poll_interval=interval,
                 end_time=time.time() + timeout,
+                grace_until=self._grace_until(context),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout),

@@ -27,18 +27,19 @@ ClientFactory = Callable[[str], Awaitable[Any]]
 
 @dataclass
 class Subscription:
-    """One trigger's interest: its case ids, how often it wants news, and its inbox."""
+    """One trigger's interest: its case ids, how often it wants news, its grace window and its inbox."""
 
     case_ids: frozenset[str]
     poll_interval: float
+    grace_until: float = 0.0
     inbox: asyncio.Queue = field(default_factory=asyncio.Queue)
 
 
 @dataclass
 class Snapshot:
-    """What one round learned: each case's body (None = gone), or the error that stopped the round."""
+    """What one round learned of each case (an ``api.watch.Observation``), or the error that stopped it."""
 
-    cases: dict[str, dict[str, Any] | None]
+    cases: dict[str, Any]
     error: str | None = None
     fatal: bool = False
 
@@ -56,10 +57,18 @@ class CasePoller:
         self.closed = False
         self.requests = 0
         self._wake = asyncio.Event()
+        from airflow_provider_nextsign.api.watch import CaseWatch
 
-    def subscribe(self, case_ids: Iterable[str], poll_interval: float) -> tuple[int, Subscription]:
-        """Register interest in ``case_ids``; the first subscriber starts the polling task."""
-        sub = Subscription(frozenset(case_ids), poll_interval)
+        self._watch = CaseWatch(batch_size)
+
+    def subscribe(
+        self, case_ids: Iterable[str], poll_interval: float, grace_until: float = 0.0
+    ) -> tuple[int, Subscription]:
+        """Register interest in ``case_ids``; the first subscriber starts the polling task.
+
+        ``grace_until``: until then (epoch seconds) a case NextSign does not show counts as pending.
+        """
+        sub = Subscription(frozenset(case_ids), poll_interval, grace_until)
         key = next(self._ids)
         self._subs[key] = sub
         if self._task is None:
@@ -111,41 +120,41 @@ class CasePoller:
         return (self.conn_id, id(asyncio.get_running_loop()))
 
     async def _round(self, client: Any) -> None:
-        from airflow_provider_nextsign.exceptions import (
-            NextSignConnectionError,
-            NextSignRateLimitError,
-            NextSignServerError,
-        )
+        from airflow_provider_nextsign.api.watch import drive_async
 
-        wanted = sorted(set().union(*(s.case_ids for s in self._subs.values())))
-        seen: dict[str, dict[str, Any] | None] = {}
-        errors: list[str] = []
-        for start in range(0, len(wanted), self.batch_size):
-            batch = wanted[start : start + self.batch_size]
-            self.requests += 1
-            try:
-                found = await client.get_cases(batch)
-            except (
-                NextSignRateLimitError,
-                NextSignServerError,
-                NextSignConnectionError,
-                asyncio.TimeoutError,
-            ) as err:
-                # Transient: keep waiting, the next round asks again.
-                log.warning(
-                    "Polling %d NextSign case(s) failed (%s); retrying next interval", len(batch), err
-                )
-                errors.append(str(err))
-                continue
-            by_id = {str(c.get("_id")): c for c in found}
-            for case_id in batch:
-                seen[case_id] = by_id.get(case_id)  # absent from Get Multiple = gone
-        self._broadcast(Snapshot(seen, error="; ".join(errors) or None))
+        subs = list(self._subs.values())
+        wanted = sorted(set().union(*(s.case_ids for s in subs)))
+        now = time.time()
+
+        def in_grace(case_id: str) -> bool:
+            return any(case_id in s.case_ids and now < s.grace_until for s in subs)
+
+        counted = _Counting(client, self)
+        observations = await drive_async(self._watch.poll(wanted, in_grace=in_grace), counted)
+        errors = sorted({str(o.error) for o in observations.values() if o.error is not None})
+        for error in errors:
+            log.warning("Polling NextSign cases failed (%s); retrying next interval", error)
+        self._broadcast(Snapshot(observations, error="; ".join(errors) or None))
 
     def _broadcast(self, snapshot: Snapshot) -> None:
         for sub in list(self._subs.values()):
             mine = {k: v for k, v in snapshot.cases.items() if k in sub.case_ids}
             sub.inbox.put_nowait(Snapshot(mine, snapshot.error, snapshot.fatal))
+
+
+class _Counting:
+    """The poller's client, counting every request it sends (for tests and benchmarks)."""
+
+    def __init__(self, client: Any, poller: CasePoller) -> None:
+        self._client, self._poller = client, poller
+
+    async def get_cases(self, ids: list[str]) -> Any:
+        self._poller.requests += 1
+        return await self._client.get_cases(ids)
+
+    async def get_case(self, case_id: str) -> Any:
+        self._poller.requests += 1
+        return await self._client.get_case(case_id)
 
 
 _POLLERS: dict[tuple[str, int], CasePoller] = {}

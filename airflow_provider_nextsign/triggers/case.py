@@ -26,16 +26,6 @@ async def async_client_for(conn_id: str) -> Any:
     return AsyncNextSignClient(**kwargs)
 
 
-def case_summary(case: dict[str, Any] | None) -> dict[str, Any]:
-    """Return the JSON-safe ``{"state", "signed_documents"}`` the sensor hands downstream."""
-    from airflow_provider_nextsign.api.cases import case_state, signed_documents
-
-    return {
-        "state": case_state(case).value,
-        "signed_documents": signed_documents(case) if case else [],
-    }
-
-
 class NextSignCaseTrigger(BaseTrigger):
     """Wait until every case is signed, one fails, or ``end_time`` passes; yield one event.
 
@@ -47,6 +37,7 @@ class NextSignCaseTrigger(BaseTrigger):
     :param nextsign_conn_id: the NextSign connection.
     :param poll_interval: seconds between polls.
     :param end_time: absolute deadline (epoch seconds).
+    :param grace_until: until then (epoch seconds) a case NextSign does not show counts as pending.
     """
 
     def __init__(
@@ -55,12 +46,14 @@ class NextSignCaseTrigger(BaseTrigger):
         nextsign_conn_id: str = "nextsign_default",
         poll_interval: float = 60.0,
         end_time: float | None = None,
+        grace_until: float | None = None,
     ) -> None:
         super().__init__()
         self.case_ids = [str(c) for c in case_ids]
         self.nextsign_conn_id = nextsign_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time) if end_time is not None else None
+        self.grace_until = float(grace_until) if grace_until is not None else 0.0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and JSON-safe kwargs the triggerer rebuilds this trigger from."""
@@ -71,13 +64,14 @@ class NextSignCaseTrigger(BaseTrigger):
                 "nextsign_conn_id": self.nextsign_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                "grace_until": self.grace_until,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Subscribe to the connection's shared poller and yield one final event."""
         poller = get_poller(self.nextsign_conn_id, async_client_for)
-        key, sub = poller.subscribe(self.case_ids, self.poll_interval)
+        key, sub = poller.subscribe(self.case_ids, self.poll_interval, self.grace_until)
         known: dict[str, dict[str, Any]] = {}
         try:
             while True:
@@ -99,8 +93,17 @@ class NextSignCaseTrigger(BaseTrigger):
                 if snapshot.fatal:
                     yield TriggerEvent({"status": "error", "cases": known, "message": snapshot.error})
                     return
-                for case_id, case in snapshot.cases.items():
-                    known[case_id] = case_summary(case)
+                fatal = [
+                    o.error
+                    for o in snapshot.cases.values()
+                    if o.error is not None and not _transient(o.error)
+                ]
+                if fatal:
+                    yield TriggerEvent({"status": "error", "cases": known, "message": str(fatal[0])})
+                    return
+                for case_id, seen in snapshot.cases.items():
+                    if seen.error is None:
+                        known[case_id] = seen.summary()
                 failed = [
                     (c, known[c]["state"])
                     for c in self.case_ids
@@ -134,3 +137,9 @@ class NextSignCaseTrigger(BaseTrigger):
                 )
         finally:
             poller.unsubscribe(key)
+
+
+def _transient(err: BaseException) -> bool:
+    from airflow_provider_nextsign.api.retry import TRANSIENT_ERRORS
+
+    return isinstance(err, TRANSIENT_ERRORS)

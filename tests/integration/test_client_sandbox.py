@@ -81,7 +81,9 @@ def test_deny_and_expire(nextsign_sandbox):
     denied, expired = _submit(hook, nextsign_sandbox, "a")["_id"], _submit(hook, nextsign_sandbox, "b")["_id"]
     nextsign_sandbox.deny(denied)
     nextsign_sandbox.expire(expired)
-    states = {c["_id"]: case_state(c) for c in hook.get_cases([denied, expired, "000000000000000000000000"])}
+    ids = [denied, expired, "000000000000000000000000"]
+    assert all("recipients" not in c for c in hook.get_cases(ids))  # the docs profile: summaries
+    states = {c["_id"]: case_state(c) for c in hook.get_full_cases(ids)}
     assert states == {denied: CaseState.DENIED, expired: CaseState.EXPIRED}
     assert [c["_id"] for c in hook.list_cases(status="denied")] == [denied]
 

@@ -73,7 +73,7 @@ def test_create_wait_and_delete(nextsign_sandbox):
     case_id = NextSignCreateCaseOperator(
         task_id="create", title="Lease", recipients=RECIPIENTS, documents=[b"%PDF-1.4 tiny"]
     ).execute(_context(task_id="create"))
-    sensor = NextSignCaseSensor(task_id="wait", case_ids=case_id)
+    sensor = NextSignCaseSensor(task_id="wait", case_ids=case_id, not_found_grace=0)
     assert sensor.poke({}) is False
     nextsign_sandbox.sign(case_id)
     assert sensor.poke({}).xcom_value[case_id]["state"] == "signed"
@@ -83,7 +83,7 @@ def test_create_wait_and_delete(nextsign_sandbox):
         sensor.poke({})
 
 
-@pytest.mark.nextsign_sandbox(sign_after=None, requests_per_minute=100000)
+@pytest.mark.nextsign_sandbox(sign_after=None, requests_per_minute=100000, profile="rich")
 def test_triggers_share_polling_against_the_sandbox(nextsign_sandbox, monkeypatch):
     """Ten triggers in one event loop cost ceil(cases / batch) Get Multiple requests per round."""
     case_ids = nextsign_sandbox.seed_cases(20)

@@ -51,8 +51,8 @@ def test_create_twice_makes_two_cases(api):
         ({"recipients": None}, "Missing recipients"),
         ({"documents": None}, "Missing documents"),
         (
-            {"recipients": [{**RECIPIENT, "needsCpr": True}]},
-            "Missing recipients[0].cpr (required when needsCpr is true)",
+            {"recipients": [{**RECIPIENT, "needsCpr": True, "cpr": "01019O1234"}]},
+            "Invalid recipients[0].cpr",
         ),
         ({"signingSchemas": ["face-id"]}, "Invalid signingSchema: face-id"),
         ({"recipients": [{**RECIPIENT, "signingSchema": "x"}]}, "Invalid recipients[0].signingSchema: x"),
@@ -79,6 +79,11 @@ def test_create_validation_errors(api, change, description):
     assert errors[0]["code"] == 400 and errors[0]["message"] == "Bad Request"
     assert any(description in e["description"] for e in errors), errors
     assert api.get(api.v2("cases/get")).json()["cases"] == []
+
+
+def test_needs_cpr_without_cpr_is_accepted_as_production_sends_it(api):
+    contract = api.create(recipients=[{**RECIPIENT, "needsCpr": True}])
+    assert contract["recipients"][0]["needsCpr"] is True
 
 
 def test_cpr_given_when_needed_is_accepted_and_not_echoed(api):
@@ -108,15 +113,8 @@ def test_list_items_order_filters_and_paging(api, nextsign_sandbox):
     body = api.get(api.v2("cases/get")).json()
     assert body["status"] == "company_found"
     assert [c["_id"] for c in body["cases"]] == ids
-    assert set(body["cases"][0]) == {
-        "_id",
-        "nextSignKey",
-        "referenceId",
-        "title",
-        "folder",
-        "createdAt",
-        "updatedAt",
-    }
+    # The docs profile (default) lists the documented summary items.
+    assert set(body["cases"][0]) == {"_id", "title", "folder", "createdAt", "updatedAt"}
 
     def listed(**params):
         return [c["_id"] for c in api.get(api.v2("cases/get"), params=params).json()["cases"]]
@@ -149,7 +147,7 @@ def test_get_multiple_found_partial_and_none(api):
     body = api.get(api.v2(f"cases/{a},{missing},{b}/get")).json()
     assert body["status"] == "cases_found"
     assert [c["_id"] for c in body["cases"]] == [a, b]
-    assert body["cases"][0]["recipients"]  # full case objects
+    assert set(body["cases"][0]) == {"_id", "title", "createdAt", "updatedAt"}  # the docs' summaries
     response = api.get(api.v2(f"cases/{missing}/get"))
     assert (response.status_code, response.json()) == (404, {"message": "Cases not found"})
 

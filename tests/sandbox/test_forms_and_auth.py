@@ -82,7 +82,7 @@ def test_submit_creates_a_case_with_the_rendered_document(api, nextsign_sandbox)
         ({"recipients": [RECIPIENT]}, "Missing tags"),
         (_submit_body(recipients=None), "Missing recipients"),
         (_submit_body(tags=[{"tag": "customer_name", "value": "x"}]), "Missing tag: customer_zip"),
-        (_submit_body(recipients=[{**RECIPIENT, "needsCpr": True}]), "cpr"),
+        (_submit_body(recipients=[{**RECIPIENT, "needsCpr": True, "cpr": "not a cpr"}]), "cpr"),
         (_submit_body(signingSchemas=["nope"]), "Invalid signingSchema: nope"),
         (
             _submit_body(

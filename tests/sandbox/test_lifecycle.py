@@ -92,6 +92,7 @@ def test_configure_switches_the_simulator_on_for_pending_cases(api, nextsign_san
     _wait_for(lambda: api.case(case_id)["case"]["settings"]["availability"]["isExpired"])
 
 
+@pytest.mark.nextsign_sandbox(profile="production")  # its list items carry referenceId
 def test_seed_over_http_and_python(api, nextsign_sandbox):
     ids = api.control("seed", count=3, status="signed", folder="Seeded", reference_prefix="S-").json()[
         "case_ids"

@@ -14,6 +14,7 @@ from airflow_provider_nextsign.exceptions import (
     NextSignNotFoundError,
     NextSignRateLimitError,
     NextSignServerError,
+    NextSignUnexpectedResponseError,
     NextSignValidationError,
 )
 
@@ -96,8 +97,28 @@ UNAUTHORIZED = {"errors": [{"code": 401, "message": "Unauthorized", "description
         ),
         ("case_get", 502, "<html>Bad gateway</html>", NextSignServerError, "Bad gateway"),
         ("case_get", 200, "<html>login</html>", NextSignError, "login"),
-        ("case_get", 200, {"status": "case_found"}, NextSignServerError, "unexpected response"),
-        ("forms_tags", 200, {"status": "company_found"}, NextSignServerError, "unexpected response"),
+        (
+            "case_get",
+            200,
+            {"status": "case_found"},
+            NextSignUnexpectedResponseError,
+            r"unknown shape \{status: str\}",
+        ),
+        ("forms_tags", 200, {"status": "company_found"}, NextSignUnexpectedResponseError, "unknown shape"),
+        (
+            "cases_list",
+            200,
+            {"status": "company_found", "items": [{"_id": "secret-id"}]},
+            NextSignUnexpectedResponseError,
+            r"\{items: \[\{_id: str\}\] \(1\), status: str\}",
+        ),
+        (
+            "case_get",
+            200,
+            {"message": "Service temporarily unavailable"},
+            NextSignServerError,
+            "temporarily unavailable",
+        ),
     ],
 )
 def test_error_shapes(operation, status, body, error, text):
@@ -128,6 +149,9 @@ def test_429_without_a_usable_retry_after():
         ("case_delete", {"status": "removed", "return": {"acknowledged": True, "deletedCount": 1}}),
         ("forms_submit", {"status": "OK", "message": "Contract created", "contract": {"_id": "a"}}),
         ("case_create", {"data": {"_id": "a"}}),
+        ("forms_submit", {"data": {"_id": "a", "nextSignKey": "K", "title": "T", "referenceId": "R"}}),
+        ("cases_list", {"data": {"cases": [{"_id": "a"}], "total": 1}}),
+        ("cases_get_multiple", {"data": {"cases": []}}),
         ("forms_get", {"_id": "F1", "title": "Form"}),
         ("forms_tags", []),
         ("file_upload", {"url": "https://s/x.pdf"}),
@@ -154,3 +178,28 @@ def test_errors_survive_pickling_with_their_fields():
     failed = pickle.loads(pickle.dumps(NextSignCaseFailedError("c1", "denied")))
     assert (failed.case_id, failed.state) == ("c1", "denied")
     assert "case c1 is denied" in str(failed)
+
+
+def test_an_unknown_body_names_its_keys_never_its_values():
+    body = {"status": "company_found", "rows": [{"_id": "6576e19662ec13c4faa7de7b", "email": "a@b.dk"}]}
+    with pytest.raises(NextSignUnexpectedResponseError) as info:
+        classify("cases_list", 200, body)
+    text = str(info.value)
+    assert "rows" in text and "email" in text
+    assert "6576e19662ec13c4faa7de7b" not in text and "a@b.dk" not in text
+    assert info.value.body is None  # the body (personal data) is not kept on the error
+
+
+def test_the_debug_switch_logs_every_answers_key_structure(monkeypatch, caplog):
+    monkeypatch.setenv("NEXTSIGN_LOG_RESPONSE_SHAPES", "1")
+    with caplog.at_level("INFO", logger="airflow_provider_nextsign.api.shapes"):
+        classify("case_get", 200, {"status": "case_found", "case": {"_id": "abc123", "title": "Lease"}})
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line == "NextSign case_get HTTP 200 shape: {case: {_id: str, title: str}, status: str}"
+
+
+def test_without_the_debug_switch_nothing_is_logged(monkeypatch, caplog):
+    monkeypatch.delenv("NEXTSIGN_LOG_RESPONSE_SHAPES", raising=False)
+    with caplog.at_level("INFO", logger="airflow_provider_nextsign.api.shapes"):
+        classify("case_get", 200, {"status": "case_found", "case": {"_id": "abc123"}})
+    assert caplog.records == []

@@ -66,17 +66,18 @@ def test_submit_form_accepts_the_api_tag_list(client, requests_mock):
     assert requests_mock.last_request.json()["tags"] == tags
 
 
-def test_list_cases_pages_until_a_short_page(client, requests_mock):
+def test_list_cases_pages_until_a_short_page_confirmed_by_an_empty_one(client, requests_mock):
     pages = {0: [{"_id": "a"}, {"_id": "b"}], 1: [{"_id": "c"}, {"_id": "d"}], 2: [{"_id": "e"}]}
 
     def answer(request, context):
-        return {"status": "company_found", "cases": pages[int(request.qs["index"][0])]}
+        return {"status": "company_found", "cases": pages.get(int(request.qs["index"][0]), [])}
 
     requests_mock.get(f"{V2}/cases/get", json=answer)
     ids = [c["_id"] for c in client.list_cases(status="signed", folder="Default", page_size=2)]
     assert ids == ["a", "b", "c", "d", "e"]
+    # The short page 2 ends the list only once page 3 is seen empty (a capped limit would fill it).
     assert [r.qs for r in requests_mock.request_history] == [
-        {"status": ["signed"], "folder": ["default"], "limit": ["2"], "index": [str(i)]} for i in range(3)
+        {"status": ["signed"], "folder": ["default"], "limit": ["2"], "index": [str(i)]} for i in range(4)
     ]
 
 
@@ -181,20 +182,78 @@ def test_presigned_url(client, requests_mock):
     assert requests_mock.last_request.json() == {"url": stored}
 
 
-def test_convert_has_no_company_segment(client, requests_mock):
-    answer = {
-        "status": {"code": 200, "message": "OK"},
-        "documents": [{"file": "https://s/x.pdf", "name": "x.pdf"}],
-    }
-    requests_mock.post(f"{HOST}/api/v2/document/convert", json=answer)
+CONVERTED = {
+    "status": {"code": 200, "message": "OK"},
+    "documents": [{"file": "https://s/x.pdf", "name": "x.pdf"}],
+}
+
+
+@pytest.fixture
+def fresh_convert_memory(monkeypatch):
+    from airflow_provider_nextsign.api import client as client_module
+
+    monkeypatch.setattr(client_module, "_CONVERT_VERSION_BY_HOST", {})
+
+
+def test_convert_uses_productions_v1_path_with_no_company_segment(
+    client, requests_mock, fresh_convert_memory
+):
+    requests_mock.post(f"{HOST}/api/v1/document/convert", json=CONVERTED)
     docs = client.convert_documents(
         [{"file": "https://s/x.docx", "name": "x.docx"}], tags={"customer_name": "Jane"}
     )
-    assert docs == answer["documents"]
+    assert docs == CONVERTED["documents"]
+    assert [r.url for r in requests_mock.request_history] == [f"{HOST}/api/v1/document/convert"]
     assert requests_mock.last_request.json() == {
         "documents": [{"file": "https://s/x.docx", "name": "x.docx"}],
         "tags": [{"tag": "customer_name", "value": "Jane", "type": "text"}],
     }
+
+
+def test_convert_falls_back_to_the_documented_v2_path_on_404_and_remembers_it(
+    client, requests_mock, fresh_convert_memory
+):
+    requests_mock.post(f"{HOST}/api/v1/document/convert", status_code=404, json={"message": "Not Found"})
+    requests_mock.post(f"{HOST}/api/v2/document/convert", json=CONVERTED)
+    documents = [{"file": "https://s/x.docx", "name": "x.docx"}]
+    assert client.convert_documents(documents) == CONVERTED["documents"]
+    assert client.convert_documents(documents) == CONVERTED["documents"]
+    paths = [r.path for r in requests_mock.request_history]
+    assert paths == ["/api/v1/document/convert", "/api/v2/document/convert", "/api/v2/document/convert"]
+
+
+def test_convert_does_not_fall_back_on_an_error_inside_the_answer(
+    client, requests_mock, fresh_convert_memory
+):
+    requests_mock.post(
+        f"{HOST}/api/v1/document/convert",
+        json={"status": {"code": 404, "message": "documents[0].file was not found"}},
+    )
+    with pytest.raises(NextSignNotFoundError, match="was not found"):
+        client.convert_documents([{"file": "https://s/x.docx", "name": "x.docx"}])
+    assert requests_mock.call_count == 1
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_convert_api_version_pins_the_path(budget, requests_mock, fresh_convert_memory, version):
+    from airflow_provider_nextsign.api.client import NextSignClient
+
+    pinned = NextSignClient(
+        COMPANY, API_KEY, host=HOST, files_host=FILES, budget=budget, convert_api_version=version
+    )
+    requests_mock.post(
+        f"{HOST}/api/{version}/document/convert", status_code=404, json={"message": "Not Found"}
+    )
+    with pytest.raises(NextSignNotFoundError):
+        pinned.convert_documents([{"file": "https://s/x.docx", "name": "x.docx"}])
+    assert [r.path for r in requests_mock.request_history] == [f"/api/{version}/document/convert"]
+
+
+def test_convert_api_version_is_checked_before_any_request(budget):
+    from airflow_provider_nextsign.api.client import NextSignClient
+
+    with pytest.raises(NextSignInputError, match="convert_api_version"):
+        NextSignClient(COMPANY, API_KEY, host=HOST, budget=budget, convert_api_version="v3")
 
 
 def test_stream_file_sends_no_api_key_and_spends_no_budget(client, budget, requests_mock):
@@ -206,33 +265,71 @@ def test_stream_file_sends_no_api_key_and_spends_no_budget(client, budget, reque
     assert budget.acquired == 0
 
 
-def test_find_case_by_reference_pages_the_case_list(client, requests_mock):
+def _list_answer(pages):
+    def answer(request, context):
+        status = request.qs.get("status", [None])[0]
+        return {"status": "company_found", "cases": pages.get((status, int(request.qs["index"][0])), [])}
+
+    return answer
+
+
+def test_find_case_by_reference_reads_the_reference_from_list_items(client, requests_mock):
+    pages = {("pending", 0): [{"_id": "a", "referenceId": "x"}, {"_id": "b", "referenceId": "r1"}]}
+    requests_mock.get(f"{V2}/cases/get", json=_list_answer(pages))
+    assert client.find_case_by_reference("r1") == {"_id": "b", "referenceId": "r1"}
+    assert requests_mock.call_count == 1  # the first match ends the lookup
+
+
+def test_find_case_by_reference_confirms_summary_items_with_case_get(client, requests_mock):
+    pages = {("pending", 0): [{"_id": "a", "title": "T"}, {"_id": "b", "title": "T"}]}
+    requests_mock.get(f"{V2}/cases/get", json=_list_answer(pages))
     requests_mock.get(
-        f"{V2}/cases/get",
-        json={
-            "status": "company_found",
-            "cases": [{"_id": "a", "referenceId": "x"}, {"_id": "b", "referenceId": "r1"}],
-        },
+        f"{V2}/case/a/get", json={"status": "case_found", "case": {"_id": "a", "referenceId": "q"}}
     )
     requests_mock.get(
         f"{V2}/case/b/get", json={"status": "case_found", "case": {"_id": "b", "referenceId": "r1"}}
     )
-    assert client.find_case_by_reference("r1") == {"_id": "b", "referenceId": "r1"}
-    assert client.find_case_by_reference("nope") is None
-
-
-def test_find_case_by_reference_checks_list_items_without_reference(client, requests_mock):
-    requests_mock.get(
-        f"{V2}/cases/get", json={"status": "company_found", "cases": [{"_id": "a"}, {"_id": "b"}]}
-    )
-    requests_mock.get(
-        f"{V2}/cases/a,b/get",
-        json={
-            "status": "cases_found",
-            "cases": [{"_id": "a", "referenceId": "q"}, {"_id": "b", "referenceId": "r1"}],
-        },
-    )
     assert client.find_case_by_reference("r1")["_id"] == "b"
+    assert [r.path.rsplit("/", 2)[-2] for r in requests_mock.request_history[1:]] == ["a", "b"]
+
+
+def test_find_case_by_reference_skips_other_titles_and_older_cases_without_reading_them(
+    client, requests_mock
+):
+    from datetime import datetime, timezone
+
+    pages = {
+        ("pending", 0): [
+            {"_id": "a", "title": "Other", "createdAt": "2026-12-01T10:00:00.000Z"},
+            {"_id": "b", "title": "Lease", "createdAt": "2026-11-01T10:00:00.000Z"},
+            {"_id": "c", "title": "Lease", "createdAt": "2026-12-01T10:00:01.000Z"},
+        ]
+    }
+    requests_mock.get(f"{V2}/cases/get", json=_list_answer(pages))
+    requests_mock.get(
+        f"{V2}/case/c/get", json={"status": "case_found", "case": {"_id": "c", "referenceId": "r1"}}
+    )
+    since = datetime(2026, 12, 1, 9, 50, tzinfo=timezone.utc)
+    assert client.find_case_by_reference("r1", since=since, title="Lease")["_id"] == "c"
+    assert [r.path for r in requests_mock.request_history[1:]] == [f"/api/v2/{COMPANY}/case/c/get"]
+
+
+def test_find_case_by_reference_says_absent_only_after_two_identical_passes_of_every_status(
+    client, requests_mock
+):
+    pages = {
+        ("pending", 0): [{"_id": "a", "referenceId": "x"}],
+        ("signed", 0): [{"_id": "b", "referenceId": "y"}],
+    }
+    requests_mock.get(f"{V2}/cases/get", json=_list_answer(pages))
+    assert client.find_case_by_reference("nope") is None
+    walked = [(r.qs.get("status", [""])[0], r.qs["index"][0]) for r in requests_mock.request_history]
+    # each status: page 0 (+ its confirming empty page 1 when page 0 was not empty), twice
+    assert walked == [
+        *[("pending", "0"), ("pending", "1")] * 2,
+        *[("signed", "0"), ("signed", "1")] * 2,
+        *[("denied", "0")] * 2,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -251,7 +348,7 @@ def test_find_case_by_reference_checks_list_items_without_reference(client, requ
         ),
         (
             lambda c: c.submit_form(
-                "F1", tags={}, recipients=[{"name": "J", "email": "j@x.dk", "needsCpr": True}]
+                "F1", tags={}, recipients=[{"name": "J", "email": "j@x.dk", "needsCpr": True, "cpr": "12345"}]
             ),
             r"recipients\[0\].cpr",
         ),
@@ -300,3 +397,11 @@ def test_host_with_api_suffix_is_normalised(budget):
     )  # type: ignore[arg-type]
     assert c.endpoints.case("x") == f"https://test.nextsign.dk/api/v2/{COMPANY}/case/x/get"
     assert c.endpoints.file_upload() == f"https://api.test/v3/company/{COMPANY}/file/upload"
+
+
+def test_needs_cpr_without_cpr_is_sent_as_production_does(client, requests_mock):
+    requests_mock.post(f"{V2}/forms/F1/submit", json=CREATED)
+    client.submit_form("F1", tags={}, recipients=[{"name": "J", "email": "j@x.dk", "needsCpr": True}])
+    assert requests_mock.last_request.json()["recipients"] == [
+        {"name": "J", "email": "j@x.dk", "needsCpr": True, "signing": True}
+    ]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("nextsign_connection")
 V2 = f"{HOST}/api/v2/{COMPANY}"
 UPLOAD_URL = f"{FILES}/v3/company/{COMPANY}/file/upload"
 PRESIGN_URL = f"{FILES}/v3/company/{COMPANY}/file/view-presigned-url"
-CONVERT_URL = f"{HOST}/api/v2/document/convert"
+CONVERT_URL = f"{HOST}/api/v1/document/convert"  # production's path, tried first
 STORE = "https://store.test"
 
 

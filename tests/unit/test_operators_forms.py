@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import requests
 
-from airflow_provider_nextsign.exceptions import NextSignError
+from airflow_provider_nextsign.exceptions import (
+    NextSignAmbiguousWriteError,
+    NextSignError,
+    NextSignIncompleteListingError,
+    NextSignServerError,
+)
 from airflow_provider_nextsign.operators.forms import NextSignSubmitFormOperator
 
 from .conftest import API_KEY, COMPANY, HOST, make_context
@@ -98,7 +103,10 @@ def test_bad_tags_fail_before_submitting_and_list_valid_tags(requests_mock, tags
         ({"tags": [{"value": "A"}]}, "tags[0] must be an object with"),
         ({"tags": {"customer_name": ["A"]}}, "must be text, a number or a date"),
         ({"recipients": [{"name": "J", "email": "not-an-email"}]}, "recipients[0].email"),
-        ({"recipients": [{"name": "J", "email": "j@example.com", "needsCpr": True}]}, "recipients[0].cpr"),
+        (
+            {"recipients": [{"name": "J", "email": "j@example.com", "needsCpr": True, "cpr": "01-01-90"}]},
+            "recipients[0].cpr",
+        ),
         ({"recipients": [{"name": "J", "email": "j@x.dk", "signingSchema": "mitid"}]}, "signingSchema"),
         ({"recipients": []}, "recipients must be a non-empty list"),
         ({"signing_schemas": ["draw", "fax"]}, "signing_schemas has invalid values ['fax']"),
@@ -172,14 +180,82 @@ def test_lost_response_is_looked_up_not_resubmitted(requests_mock):
     assert submit.call_count == 1
 
 
-def test_lost_response_with_no_case_submits_again_once(requests_mock):
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """The reconcile loop's sleeps, recorded instead of slept."""
+    from airflow_provider_nextsign.operators import _reference
+
+    recorded: list[float] = []
+    monkeypatch.setattr(_reference, "_sleep", recorded.append)
+    return recorded
+
+
+def test_lost_response_with_no_case_fails_the_attempt_without_submitting_again(requests_mock, waits):
     requests_mock.get(TAGS_URL, json=FORM_TAGS)
-    requests_mock.get(LIST_URL, json=_list_cases([]))
+    listing = requests_mock.get(LIST_URL, json=_list_cases([]))
     submit = requests_mock.post(
         SUBMIT_URL, [{"exc": requests.exceptions.ReadTimeout("read timed out")}, {"json": _created("c6")}]
     )
-    assert _operator().execute(_context()) == "c6"
-    assert submit.call_count == 2
+
+    with pytest.raises(NextSignAmbiguousWriteError) as info:
+        _operator(reconcile_window=20).execute(_context())
+
+    assert submit.call_count == 1
+    message = str(info.value)
+    assert "airflow:contracts:submit:manual__2025-01-01T00:00:00+00:00" in message
+    assert "next task attempt looks it up" in message
+    # Backoff 1, 2, 4, 8, 15 s fills the 20 s window; then one last look through every status.
+    assert waits == [1, 2, 4, 8, 15]
+    statuses = [r.qs.get("status", [""])[0] for r in listing.request_history]
+    # Six looks through pending cases (each: two identical passes), then the last look through all.
+    assert statuses == ["pending"] * 12 + ["pending", "pending", "signed", "signed", "denied", "denied"]
+
+
+def test_lost_response_uses_the_case_once_it_appears(requests_mock, waits):
+    ref = "airflow:contracts:submit:manual__2025-01-01T00:00:00+00:00"
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    appeared = _list_cases([{"_id": "late", "referenceId": ref}])
+    # NextSign is still working: the case shows up in the third look (page 0 + its empty page 1 each).
+    requests_mock.get(
+        LIST_URL,
+        [
+            {"json": _list_cases([])},
+            {"json": _list_cases([])},
+            {"json": _list_cases([])},
+            {"json": _list_cases([])},
+            {"json": appeared},
+        ],
+    )
+    submit = requests_mock.post(SUBMIT_URL, exc=requests.exceptions.ReadTimeout("read timed out"))
+
+    assert _operator(reconcile_window=60).execute(_context()) == "late"
+    assert submit.call_count == 1
+    assert waits == [1, 2]
+
+
+def test_a_retry_whose_lookup_cannot_complete_fails_without_submitting(requests_mock, monkeypatch):
+    from airflow_provider_nextsign.api.client import NextSignClient
+
+    # The client's own retries back off 1, 2, 4, 8, 16 s: record instead of sleeping.
+    monkeypatch.setitem(NextSignClient.__init__.__kwdefaults__, "sleep", lambda seconds: None)
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    requests_mock.get(LIST_URL, status_code=503, json={"message": "Service unavailable"})
+    submit = requests_mock.post(SUBMIT_URL, json=_created("new"))
+    with pytest.raises(NextSignServerError):
+        _operator().execute(_context(try_number=2))
+    assert not submit.called
+
+
+def test_a_retry_whose_listing_repeats_a_page_fails_without_submitting(requests_mock):
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    full_page = [{"_id": f"c{i}", "referenceId": "other"} for i in range(100)]
+    requests_mock.get(
+        LIST_URL, json={"status": "company_found", "cases": full_page}
+    )  # every index: same page
+    submit = requests_mock.post(SUBMIT_URL, json=_created("new"))
+    with pytest.raises(NextSignIncompleteListingError, match="same cases"):
+        _operator().execute(_context(try_number=2))
+    assert not submit.called
 
 
 def test_api_error_propagates_and_never_leaks_the_key(requests_mock):

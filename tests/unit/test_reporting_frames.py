@@ -169,7 +169,7 @@ class FakeClient:
         for body in self.bodies.values():
             yield {k: body[k] for k in ("_id", "title", "folder", "createdAt", "updatedAt")}
 
-    def get_cases(self, case_ids):
+    def get_full_cases(self, case_ids):
         self.get_calls.append(list(case_ids))
         return [self.bodies[i] for i in case_ids if i not in self.vanish]
 

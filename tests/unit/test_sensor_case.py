@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from airflow.providers.common.compat.sdk import (
     AirflowException,
+    AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     PokeReturnValue,
@@ -89,15 +90,65 @@ def test_poke_waits_while_a_case_is_pending(requests_mock):
     assert NextSignCaseSensor(task_id="wait", case_ids=["a", "b"]).poke({}) is False
 
 
+def _mock_case_get(requests_mock, cases: list[dict]):
+    by_id = {c["_id"]: c for c in cases}
+
+    def callback(request, context):
+        case_id = request.path.split("/case/")[1].split("/")[0]
+        if case_id in by_id:
+            return {"status": "case_found", "case": by_id[case_id]}
+        return {"message": "Case not found"}  # NextSign's documented answer, HTTP 200
+
+    return requests_mock.get(re.compile(rf"{V2}/case/[^/]+/get"), json=callback)
+
+
 @pytest.mark.parametrize(
     ("cases", "state"), [([_case("a"), _case("b", "denied")], "denied"), ([_case("a")], "deleted")]
 )
-def test_failed_case_fails_the_sensor_naming_it(requests_mock, cases, state):
+def test_failed_case_fails_the_sensor_without_retries_naming_it(requests_mock, cases, state):
     _mock_multiple(requests_mock, cases)
+    _mock_case_get(requests_mock, cases)
     with pytest.raises(NextSignCaseFailedError) as err:
-        NextSignCaseSensor(task_id="wait", case_ids=["a", "b"]).poke({})
+        NextSignCaseSensor(task_id="wait", case_ids=["a", "b"], not_found_grace=0).poke({})
     assert (err.value.case_id, err.value.state) == ("b", state)
     assert "b" in str(err.value) and state in str(err.value)
+    assert isinstance(err.value, AirflowFailException)  # Airflow does not retry it
+
+
+def test_a_case_missing_within_the_grace_window_is_pending_and_costs_no_case_get(requests_mock):
+    _mock_multiple(requests_mock, [_case("a")])
+    case_get = _mock_case_get(requests_mock, [_case("a")])
+    assert NextSignCaseSensor(task_id="wait", case_ids=["a", "b"]).poke({}) is False
+    assert not case_get.called
+
+
+def test_a_case_missing_after_the_grace_window_is_deleted_only_when_case_get_confirms(requests_mock):
+    _mock_multiple(requests_mock, [_case("a")])
+    requests_mock.get(f"{V2}/case/b/get", status_code=404, text="<html>gateway</html>")
+    sensor = NextSignCaseSensor(task_id="wait", case_ids=["a", "b"], not_found_grace=0)
+    with pytest.raises(Exception, match="404") as err:  # not the documented answer: no verdict
+        sensor.poke({})
+    assert not isinstance(err.value, NextSignCaseFailedError)
+
+
+def test_summary_items_are_read_once_with_case_get_then_only_when_updated_at_moves(requests_mock):
+    summaries = {"a": {"_id": "a", "title": "T", "updatedAt": "2026-12-01T10:00:00.000Z"}}
+    full = {"a": {**_case("a", "pending"), "updatedAt": "2026-12-01T10:00:00.000Z"}}
+    requests_mock.get(
+        re.compile(rf"{V2}/cases/[^/]+/get"),
+        json=lambda request, context: {"status": "cases_found", "cases": [summaries["a"]]},
+    )
+    case_get = requests_mock.get(
+        f"{V2}/case/a/get", json=lambda request, context: {"status": "case_found", "case": full["a"]}
+    )
+    sensor = NextSignCaseSensor(task_id="wait", case_ids=["a"])
+    assert sensor.poke({}) is False and case_get.call_count == 1
+    assert sensor.poke({}) is False and case_get.call_count == 1  # unchanged: no second Case Get
+    summaries["a"] = {**summaries["a"], "updatedAt": "2026-12-01T10:05:00.000Z"}
+    full["a"] = {**_case("a", "signed"), "updatedAt": "2026-12-01T10:05:00.000Z"}
+    result = sensor.poke({})
+    assert case_get.call_count == 2
+    assert result.is_done and result.xcom_value["a"]["state"] == "signed"
 
 
 def test_soft_fail_skips_instead(requests_mock):

@@ -10,7 +10,11 @@ import time
 
 import pytest
 
-from airflow_provider_nextsign.exceptions import NextSignRateLimitError, NextSignServerError
+from airflow_provider_nextsign.exceptions import (
+    NextSignNotFoundError,
+    NextSignRateLimitError,
+    NextSignServerError,
+)
 from airflow_provider_nextsign.triggers import _poller
 from airflow_provider_nextsign.triggers import case as trigger_module
 from airflow_provider_nextsign.triggers.case import NextSignCaseTrigger
@@ -45,6 +49,14 @@ class FakeClient:
         if self.on_call is not None:
             self.on_call(self)
         return [self.cases[i] for i in ids if i in self.cases]
+
+    async def get_case(self, case_id: str) -> dict:
+        self.calls.append([f"get:{case_id}"])
+        if case_id not in self.cases:
+            raise NextSignNotFoundError(
+                "Case not found", status_code=200, body={"message": "Case not found"}, operation="case_get"
+            )
+        return self.cases[case_id]
 
 
 @pytest.fixture
@@ -106,6 +118,28 @@ async def test_failed_case_is_named(fake, body, state):
     assert event.payload["status"] == "failed"
     assert (event.payload["case_id"], event.payload["state"]) == ("b", state)
     assert "b" in event.payload["message"] and state in event.payload["message"]
+
+
+async def test_a_missing_case_is_pending_within_its_grace_window(fake):
+    client = fake(FakeClient({"a": _case("a", "signed")}))
+    trigger = NextSignCaseTrigger(
+        ["a", "b"], "ns", poll_interval=0.01, end_time=time.time() + 0.2, grace_until=time.time() + 60
+    )
+    event = await _first_event(trigger)
+    assert event.payload["status"] == "timeout"
+    assert event.payload["cases"]["b"]["state"] == "pending"
+    assert not any(call[0].startswith("get:") for call in client.calls)  # no Case Get inside the window
+
+
+async def test_a_gateway_404_on_a_batch_deletes_nothing(fake):
+    def gateway(client):
+        raise NextSignNotFoundError("HTTP 404", status_code=404, body="<html>404</html>", operation="x")
+
+    fake(FakeClient({"a": _case("a", "pending")}, on_call=gateway))
+    trigger = NextSignCaseTrigger(["a"], "ns", poll_interval=0.01, end_time=time.time() + 0.2)
+    event = await _first_event(trigger)
+    assert event.payload["status"] == "error"  # a non-transient error, reported; never "deleted"
+    assert event.payload["cases"] == {}
 
 
 async def test_transient_errors_are_ridden_out(fake):
