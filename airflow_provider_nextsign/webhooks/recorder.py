@@ -1,8 +1,9 @@
 """Record a webhook delivery as an asset event, once: the dedupe check and the write share one lock.
 
 The event goes on every active asset with the URI ``nextsign://<company>/<trigger>``, with the case id
-as partition key (unless ``[nextsign] webhook_partition_by_case`` is off) and the delivery summary as
-extra. A delivery whose dedupe key is already on the asset is a duplicate and records nothing.
+as partition key (unless ``[nextsign] webhook_partition_by_case`` is off, or Airflow is older than 3.2,
+which has no partitioned assets) and the delivery summary as extra. A delivery whose dedupe key is
+already on the asset is a duplicate and records nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_nextsign.assets import case_event_uri
+from airflow_provider_nextsign.compat import PARTITIONED_ASSETS
 from airflow_provider_nextsign.webhooks.payload import WebhookDelivery
 
 if TYPE_CHECKING:
@@ -75,14 +77,17 @@ def _record(
     if seen is not None:
         return RecordResult("duplicate", uri, (seen,))
 
+    partition: dict[str, Any] = {}
+    if partition_by_case and PARTITIONED_ASSETS.available:  # below 3.2 the plugin logged that there is none
+        partition["partition_key"] = delivery.entity_id
     event_ids: list[int] = []
     for asset in assets:
         event = asset_manager.register_asset_change(
             asset=asset,
             extra=delivery.event_extra(),
-            partition_key=delivery.entity_id if partition_by_case else None,
             source_is_api=True,
             session=session,
+            **partition,
         )
         if event is not None:
             event_ids.append(event.id)
