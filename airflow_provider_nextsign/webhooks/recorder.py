@@ -51,7 +51,7 @@ def _record(
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetActive, AssetEvent, AssetModel
     from airflow.utils.sqlalchemy import with_row_locks
-    from sqlalchemy import select
+    from sqlalchemy import JSON, select, type_coerce
 
     assets = session.scalars(
         with_row_locks(
@@ -70,7 +70,9 @@ def _record(
         select(AssetEvent.id)
         .where(
             AssetEvent.asset_id.in_(asset_ids),
-            AssetEvent.extra["dedupe_key"].as_string() == delivery.dedupe_key,
+            # Airflow 3.1 types the column as sqlalchemy_jsonfield's JSONField, which has no JSON paths;
+            # read it as JSON without a SQL cast (a CAST to JSON would turn text into 0 on SQLite).
+            type_coerce(AssetEvent.extra, JSON)["dedupe_key"].as_string() == delivery.dedupe_key,
         )
         .limit(1)
     )
