@@ -126,10 +126,10 @@ class CasePoller:
             try:
                 found = await client.get_cases(batch)
             except (
+                TimeoutError,
                 NextSignRateLimitError,
                 NextSignServerError,
                 NextSignConnectionError,
-                asyncio.TimeoutError,
             ) as err:
                 # Transient: keep waiting, the next round asks again.
                 log.warning(
