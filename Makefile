@@ -1,13 +1,16 @@
 # Two entry points for a fresh machine with Python 3.11+ and git:
 #   make demo   runs the example contract-signing DAG end to end against the bundled sandbox
 #   make test   lints, type-checks and runs the whole test suite (Airflow 3.3)
-# `make test AIRFLOW=2.11` runs the suite against Airflow 2.11 in a second venv.
+# `make test AIRFLOW=2.11` runs the suite against Airflow 2.11 in a second venv, `make test AIRFLOW=3.1`
+# against the oldest supported Airflow 3 (3.1) in a third; both run pytest only (lint and mypy run on 3.3).
 
 PYTHON ?= python3
 AIRFLOW ?= 3.3
 UV_VERSION := 0.13.9
 ifeq ($(AIRFLOW),2.11)
 VENV ?= .venv-af2
+else ifeq ($(AIRFLOW),3.1)
+VENV ?= .venv-af31
 else
 VENV ?= .venv
 endif
@@ -34,10 +37,10 @@ typecheck: install
 pytest: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-ifeq ($(AIRFLOW),2.11)
-test: pytest
-else
+ifeq ($(AIRFLOW),3.3)
 test: lint typecheck pytest
+else
+test: pytest
 endif
 
 demo: install
@@ -67,6 +70,8 @@ constraints: install
 		-P apache-airflow==3.3.2 --no-header --annotation-style line -o constraints/airflow-3.3.txt
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres --extra docs --extra screenshots \
 		-P apache-airflow==2.11.2 --no-header --annotation-style line -o constraints/airflow-2.11.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra test --extra postgres --extra docs --extra screenshots \
+		-P apache-airflow==3.1.8 --no-header --annotation-style line -o constraints/airflow-3.1.txt
 
 clean:
-	rm -rf .venv .venv-af2 .demo build *.egg-info
+	rm -rf .venv .venv-af2 .venv-af31 .demo build *.egg-info

@@ -1,4 +1,4 @@
-"""Assets for NextSign case events: ``nextsign://<company id>/<trigger>`` (Airflow 3).
+"""Assets for NextSign case events: ``nextsign://<company id>/<trigger>`` (Airflow 3.1 or newer).
 
 One asset per company and webhook trigger. The webhook receiver (``airflow_provider_nextsign.webhooks``)
 records an event on it for each delivery, and ``NextSignCaseEventTrigger`` can watch it; a DAG scheduled
@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
+
+from airflow_provider_nextsign.compat import ASSETS
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
@@ -51,16 +53,15 @@ def case_event_uri(company_id: str, trigger: str = "case_signed") -> str:
 def case_event_asset(company_id: str, trigger: str = "case_signed", **asset_kwargs: Any) -> Asset:
     """An Airflow 3 ``Asset`` for one company's ``trigger`` events (extra keywords go to ``Asset``).
 
-    Schedule a DAG on it (``PartitionedAssetTimetable(assets=...)`` for one run per case, see the
-    event-driven guide), or pass ``watchers=[AssetWatcher(...)]`` to poll instead of receiving webhooks.
+    Schedule a DAG on it (``PartitionedAssetTimetable(assets=...)`` for one run per case on Airflow 3.2
+    or newer, see the event-driven guide), or pass ``watchers=[AssetWatcher(...)]`` to poll instead of
+    receiving webhooks. On Airflow 2 it raises
+    :class:`~airflow_provider_nextsign.compat.UnsupportedAirflowFeatureError` (an ``ImportError``, so the
+    DAG file fails to parse) naming the version it needs and the fallback.
     """
-    try:
-        from airflow.sdk import Asset
-    except ImportError as err:  # Airflow 2.11
-        raise ImportError(
-            "NextSign case-event assets need Airflow 3 (assets, asset watchers and API-server plugins); "
-            "on Airflow 2 wait for signatures with NextSignCaseSensor"
-        ) from err
+    ASSETS.require()
+    from airflow.sdk import Asset
+
     return Asset(uri=case_event_uri(company_id, trigger), **asset_kwargs)
 
 

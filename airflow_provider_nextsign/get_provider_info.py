@@ -84,7 +84,8 @@ CONFIG: dict[str, Any] = {
             },
             "webhook_partition_by_case": {
                 "description": "Give each asset event the case id as partition key, so a DAG on "
-                "PartitionedAssetTimetable runs once per case. Turn off for DAGs on a plain asset schedule.",
+                "PartitionedAssetTimetable runs once per case. Turn off for DAGs on a plain asset schedule. "
+                "Needs Airflow 3.2+: on 3.1 events never carry a partition key.",
                 "version_added": "0.1.0",
                 "type": "boolean",
                 "example": "True",

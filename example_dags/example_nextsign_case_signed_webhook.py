@@ -1,9 +1,11 @@
-"""Store a case's signed PDFs the moment NextSign reports it signed (Airflow 3, webhook receiver).
+"""Store a case's signed PDFs the moment NextSign reports it signed (Airflow 3.1+, webhook receiver).
 
 NextSign posts ``case_signed`` to the provider's webhook receiver on the API server, which records one
 asset event per case on ``nextsign://<company id>/case_signed`` with the case id as partition key. The
-``PartitionedAssetTimetable`` then starts one run per signed case. Set ``NEXTSIGN_COMPANY_ID`` to your
-Company ID (the connection's login) and turn the receiver on; see the event-driven guide.
+``PartitionedAssetTimetable`` then starts one run per signed case. Airflow 3.1 has no partitioned assets:
+there the DAG is scheduled on the asset itself, and a run stores every case in the events that started
+it. Set ``NEXTSIGN_COMPANY_ID`` to your Company ID (the connection's login) and turn the receiver on;
+see the event-driven guide.
 
 A manual run stores the cases listed in its ``case_ids`` param instead.
 """
@@ -13,9 +15,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from airflow.sdk import DAG, Param, PartitionedAssetTimetable, task
+from airflow.sdk import DAG, Param, task
 
 from airflow_provider_nextsign.assets import case_event_asset, case_ids_from_events
+from airflow_provider_nextsign.compat import PARTITIONED_ASSETS
 from airflow_provider_nextsign.operators.documents import NextSignSignedDocumentsToStorageOperator
 
 COMPANY_ID = os.environ.get("NEXTSIGN_COMPANY_ID", "6576e19662ec13c4faa7de7b")
@@ -24,9 +27,16 @@ OUTPUT_DIR = os.environ.get("NEXTSIGN_OUTPUT_DIR", "/tmp/nextsign-signed")
 # [START howto_webhook_asset_dag]
 case_signed = case_event_asset(COMPANY_ID, "case_signed")
 
+if PARTITIONED_ASSETS.available:  # Airflow 3.2+: one run per signed case
+    from airflow.sdk import PartitionedAssetTimetable
+
+    schedule: Any = PartitionedAssetTimetable(assets=case_signed)
+else:  # Airflow 3.1: one run per batch of events, storing every case in them
+    schedule = [case_signed]
+
 with DAG(
     dag_id="example_nextsign_case_signed_webhook",
-    schedule=PartitionedAssetTimetable(assets=case_signed),
+    schedule=schedule,
     catchup=False,
     tags=["example", "nextsign"],
     params={

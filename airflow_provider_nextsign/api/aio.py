@@ -6,7 +6,6 @@ never blocks the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -154,7 +153,7 @@ class AsyncNextSignClient:
             raise NextSignConnectionError(
                 f"could not connect ({err})", request_sent=False, operation=operation
             ) from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NextSignConnectionError("no answer within the timeout", operation=operation) from None
         except aiohttp.ClientError as err:
             raise NextSignConnectionError(

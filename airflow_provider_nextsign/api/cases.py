@@ -14,7 +14,7 @@ from typing import Any
 _DENIED_VALUES = frozenset({"denied", "rejected", "declined"})
 
 
-class CaseState(str, Enum):
+class CaseState(str, Enum):  # noqa: UP042  (StrEnum would change str() of a state in messages)
     """The signing state of a case."""
 
     PENDING = "pending"

@@ -18,6 +18,7 @@ from airflow_provider_nextsign.api.errors import (
     NextSignNotFoundError,
     NextSignValidationError,
 )
+from airflow_provider_nextsign.compat import API_SERVER_PLUGINS
 
 if TYPE_CHECKING:  # requests and tenacity load when the first call is made, not when a DAG file is parsed
     from airflow_provider_nextsign.api.client import NextSignClient
@@ -249,12 +250,20 @@ class NextSignHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """The extra fields of the Airflow 2 connection form (Airflow 3 reads ``conn-fields``)."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        """The extra fields of the connection form on Airflow 2.11 and 3.1 (3.2+ reads ``conn-fields``).
+
+        On Airflow 3.1 the form also holds the webhook secret, which the receiver (Airflow 3 only) reads.
+        """
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import IntegerField, StringField
+        from wtforms import IntegerField, PasswordField, StringField
         from wtforms.validators import NumberRange, Optional
 
+        receiver: dict[str, Any] = {}
+        if API_SERVER_PLUGINS.available:
+            receiver["webhook_secret"] = PasswordField(
+                lazy_gettext("Webhook secret"), widget=BS3PasswordFieldWidget()
+            )
         return {
             "files_host": StringField(
                 lazy_gettext("Files API host (v3)"), widget=BS3TextFieldWidget(), default=DEFAULT_FILES_HOST
@@ -271,6 +280,7 @@ class NextSignHook(BaseHook):
                 validators=[Optional(), NumberRange(min=1)],
                 default=30,
             ),
+            **receiver,
         }
 
     @classmethod

@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import tenacity
@@ -81,7 +81,7 @@ def run_started_at(context: Mapping[str, Any]) -> datetime | None:
             except Exception:  # a deprecated alias may warn or fail on some versions
                 value = None
             if isinstance(value, datetime):
-                moments.append(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+                moments.append(value if value.tzinfo else value.replace(tzinfo=UTC))
     return min(moments) if moments else None
 
 
@@ -118,7 +118,7 @@ def create_once(
         log.info(
             "Retry %s: no case has referenceId %s (complete lookup); creating it", try_number, reference_id
         )
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     try:
         return create()
     except NextSignAmbiguousWriteError as err:

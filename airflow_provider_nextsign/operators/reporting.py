@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
@@ -129,7 +129,7 @@ class NextSignCaseReportOperator(BaseOperator):
         run_id = str(context.get("run_id") or "manual") if hasattr(context, "get") else "manual"
         if self.sql_conn_id:
             # Unique per attempt: a cleared and re-run task must not count the earlier attempt's listing.
-            token = f"{run_id}@{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+            token = f"{run_id}@{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
             writer = SqlReportWriter(
                 self._sql_engine(), table_prefix=self.table_prefix, schema=self.schema or None, run_id=token
             )

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_nextsign.reporting.schema import BOOL, INT, TABLES, TIMESTAMP, Table
@@ -182,7 +182,7 @@ class SqlReportWriter:
             if frames.missing:
                 result.deleted = self._mark_deleted(conn, cases.c.case_id.in_(frames.missing))
                 conn.execute(sa.delete(self.state).where(self.state.c.case_id.in_(frames.missing)))
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             state_rows = [
                 {
                     "case_id": cid,
@@ -273,7 +273,7 @@ class FileReportWriter:
             raise ValueError(f"format: {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
         self.root = as_path(destination)
         self.fmt = fmt
-        self.stem = f"part-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{_safe(run_id)}"
+        self.stem = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{_safe(run_id)}"
         self.parts = 0
         self._state: dict[str, str] | None = None
 

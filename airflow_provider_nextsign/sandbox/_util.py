@@ -7,7 +7,7 @@ import os
 import secrets
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 _counter_lock = threading.Lock()
@@ -31,13 +31,13 @@ def iso(millis: int | None = None) -> str:
     if millis is None:
         millis = time.time_ns() // 1_000_000
     seconds, ms = divmod(millis, 1000)
-    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms:03d}Z"
 
 
 def parse_iso(value: str) -> int:
     """Inverse of :func:`iso`: epoch milliseconds."""
-    moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     return int(moment.replace(microsecond=0).timestamp()) * 1000 + moment.microsecond // 1000
 
 

@@ -16,7 +16,7 @@ import tempfile
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ PDF_MIME = "application/pdf"
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 # A fixed creation date makes generated PDFs byte-for-byte deterministic.
-_PDF_DATE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_PDF_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 _SOFFICE_TIMEOUT = 60.0
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 # Typographic characters Word likes to insert that the PDF core fonts (latin-1) lack.

@@ -88,7 +88,7 @@ class NextSignCaseTrigger(BaseTrigger):
                     return
                 try:
                     snapshot = await asyncio.wait_for(sub.inbox.get(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 if snapshot.fatal:
                     yield TriggerEvent({"status": "error", "cases": known, "message": snapshot.error})

@@ -6,7 +6,9 @@ listing them all. (One event per poll, not per case: Airflow 3.3 can leave event
 milliseconds of each other out of the run they should start, apache/airflow#54659.) The first full
 sweep only learns the cases that were already there, so a watcher reports cases signed after it
 started. The seen ids live in the watched asset's state store when the triggerer provides one (Airflow
-3.3), so a triggerer restart does not repeat events; otherwise they are kept in memory.
+3.3), so a triggerer restart does not repeat events; otherwise they are kept in memory (and the trigger
+logs that once when it starts). Needs Airflow 3.1 or newer: importing it on Airflow 2 raises an
+``ImportError`` that says so.
 
 Use it in an ``AssetWatcher``::
 
@@ -19,13 +21,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from airflow_provider_nextsign.compat import ASSET_STATE_STORE, ASSET_WATCHERS, UnsupportedAirflowFeatureError
+
 try:
     from airflow.triggers.base import BaseEventTrigger, TriggerEvent
-except ImportError as err:  # Airflow 2.11 has no event triggers
-    raise ImportError(
-        "NextSignCaseEventTrigger needs Airflow 3 (asset watchers and event triggers); "
-        "on Airflow 2 use NextSignCaseSensor"
-    ) from err
+except ImportError as err:  # Airflow 2.11 has no event triggers: a DAG file using this fails to parse
+    raise UnsupportedAirflowFeatureError(ASSET_WATCHERS.message()) from err
 
 from airflow_provider_nextsign.triggers.case import async_client_for
 
@@ -130,6 +131,8 @@ class NextSignCaseEventTrigger(BaseEventTrigger):
 
     async def _load_seen(self) -> tuple[set[str], bool]:
         store = getattr(self, "asset_state_store", None)
+        if store is None and not ASSET_STATE_STORE.available:
+            self.log.info(ASSET_STATE_STORE.message())
         if store is not None:
             try:
                 state = await store.aget(STATE_KEY)

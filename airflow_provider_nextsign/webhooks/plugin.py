@@ -2,7 +2,9 @@
 
 Registered through the ``airflow.plugins`` entry point, so it is always loaded, but it mounts nothing
 unless ``[nextsign] webhook_receiver = True``. Loading it costs no FastAPI import: the app is built the
-first time the API server asks for it.
+first time the API server asks for it, and that is when the version gates speak: on Airflow 2 it logs
+that the receiver needs Airflow 3.1 and mounts nothing; on Airflow 3.1 it mounts the receiver and logs
+once that events carry no partition key (partitioned assets need 3.2).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_provider_nextsign.compat import API_SERVER_PLUGINS, PARTITIONED_ASSETS
 from airflow_provider_nextsign.webhooks.config import receiver_enabled
 
 log = logging.getLogger(__name__)
@@ -20,22 +23,15 @@ log = logging.getLogger(__name__)
 URL_PREFIX = "/nextsign"
 
 
-def _is_airflow_3() -> bool:
-    from airflow import __version__
-
-    return int(__version__.split(".", 1)[0]) >= 3
-
-
 @functools.cache
 def _apps() -> tuple[dict[str, Any], ...]:
     if not receiver_enabled():
         return ()
-    if not _is_airflow_3():
-        log.warning(
-            "[nextsign] webhook_receiver is on, but the NextSign webhook receiver needs the Airflow 3 "
-            "API server; nothing is mounted. On Airflow 2 use NextSignCaseSensor."
-        )
+    if not API_SERVER_PLUGINS.available:
+        log.warning("[nextsign] webhook_receiver is on, but %s", API_SERVER_PLUGINS.message())
         return ()
+    if not PARTITIONED_ASSETS.available:
+        log.warning("[nextsign] webhook receiver: %s", PARTITIONED_ASSETS.message())
     from airflow_provider_nextsign.webhooks.app import create_app
 
     return ({"app": create_app(), "url_prefix": URL_PREFIX, "name": "NextSign webhook receiver"},)
@@ -48,5 +44,5 @@ class NextSignWebhookPlugin(AirflowPlugin):
 
     @property
     def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]
-        """The receiver app when enabled on Airflow 3, otherwise nothing."""
+        """The receiver app when enabled on Airflow 3.1 or newer, otherwise nothing."""
         return list(_apps())

@@ -1,8 +1,9 @@
 """Record a webhook delivery as an asset event, once: the dedupe check and the write share one lock.
 
 The event goes on every active asset with the URI ``nextsign://<company>/<trigger>``, with the case id
-as partition key (unless ``[nextsign] webhook_partition_by_case`` is off) and the delivery summary as
-extra. A delivery whose dedupe key is already on the asset is a duplicate and records nothing.
+as partition key (unless ``[nextsign] webhook_partition_by_case`` is off, or Airflow is older than 3.2,
+which has no partitioned assets) and the delivery summary as extra. A delivery whose dedupe key is
+already on the asset is a duplicate and records nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_nextsign.assets import case_event_uri
+from airflow_provider_nextsign.compat import PARTITIONED_ASSETS
 from airflow_provider_nextsign.webhooks.payload import WebhookDelivery
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ def _record(
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetActive, AssetEvent, AssetModel
     from airflow.utils.sqlalchemy import with_row_locks
-    from sqlalchemy import select
+    from sqlalchemy import JSON, select, type_coerce
 
     assets = session.scalars(
         with_row_locks(
@@ -68,21 +70,26 @@ def _record(
         select(AssetEvent.id)
         .where(
             AssetEvent.asset_id.in_(asset_ids),
-            AssetEvent.extra["dedupe_key"].as_string() == delivery.dedupe_key,
+            # Airflow 3.1 types the column as sqlalchemy_jsonfield's JSONField, which has no JSON paths;
+            # read it as JSON without a SQL cast (a CAST to JSON would turn text into 0 on SQLite).
+            type_coerce(AssetEvent.extra, JSON)["dedupe_key"].as_string() == delivery.dedupe_key,
         )
         .limit(1)
     )
     if seen is not None:
         return RecordResult("duplicate", uri, (seen,))
 
+    partition: dict[str, Any] = {}
+    if partition_by_case and PARTITIONED_ASSETS.available:  # below 3.2 the plugin logged that there is none
+        partition["partition_key"] = delivery.entity_id
     event_ids: list[int] = []
     for asset in assets:
         event = asset_manager.register_asset_change(
             asset=asset,
             extra=delivery.event_extra(),
-            partition_key=delivery.entity_id if partition_by_case else None,
             source_is_api=True,
             session=session,
+            **partition,
         )
         if event is not None:
             event_ids.append(event.id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import runpy
 import subprocess
@@ -11,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
 # Airflow 2's unit-test config picks LocalExecutor, which dag.test() refuses on SQLite.
-if importlib.metadata.version("apache-airflow").startswith("2."):
+if not AIRFLOW_V_3_0_PLUS:
     os.environ["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
 
 

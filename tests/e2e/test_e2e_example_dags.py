@@ -1,4 +1,4 @@
-"""Each example DAG runs end to end with dag.test() against the sandbox (Airflow 3.3 and 2.11)."""
+"""Each example DAG runs end to end with dag.test() against the sandbox (Airflow 3.3, 3.1 and 2.11)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ NEXTSIGN_TEST_POSTGRES_URI (``.ci/run`` starts a loopback PostgreSQL).
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import secrets
@@ -22,13 +21,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from airflow_provider_nextsign.compat import API_SERVER_PLUGINS
+
 POSTGRES_URI = os.environ.get("NEXTSIGN_TEST_POSTGRES_URI")
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [
-    pytest.mark.skipif(
-        importlib.metadata.version("apache-airflow").startswith("2."),
-        reason="the webhook receiver needs Airflow 3",
-    ),
+    pytest.mark.skipif(not API_SERVER_PLUGINS.available, reason=API_SERVER_PLUGINS.message()),
     pytest.mark.skipif(
         not POSTGRES_URI,
         reason="PostgreSQL test: set NEXTSIGN_TEST_POSTGRES_URI (scripts/ci_postgres.sh starts one)",

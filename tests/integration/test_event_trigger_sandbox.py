@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    importlib.metadata.version("apache-airflow").startswith("2."),
-    reason="event triggers and asset watchers need Airflow 3",
-)
+from airflow_provider_nextsign.compat import ASSET_WATCHERS
+
+pytestmark = pytest.mark.skipif(not ASSET_WATCHERS.available, reason=ASSET_WATCHERS.message())
 
 FAST = pytest.mark.nextsign_sandbox(requests_per_minute=100, time_scale=600)
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import logging
 import socket
 
 import pytest
 import requests
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
+from airflow_provider_nextsign.compat import API_SERVER_PLUGINS
 from airflow_provider_nextsign.exceptions import NextSignInputError, NextSignNotFoundError
 from airflow_provider_nextsign.hooks.nextsign import NextSignHook
 
@@ -208,10 +209,7 @@ def test_airflow2_form_methods():
     assert set(behaviour["hidden_fields"]) == {"port", "schema", "extra"}
 
 
-@pytest.mark.skipif(
-    importlib.metadata.version("apache-airflow").startswith("3."),
-    reason="Airflow 3 builds the form from conn-fields in the provider info (tested in test_provider_info)",
-)
+@pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 2's FAB form (Airflow 3: the test below)")
 def test_airflow2_connection_form_shows_the_extra_fields():
     from airflow.providers_manager import ProvidersManager
 
@@ -224,3 +222,19 @@ def test_airflow2_connection_form_shows_the_extra_fields():
     } <= set(widgets)
     behaviour = manager.field_behaviours["nextsign"]
     assert behaviour["relabeling"]["password"] == "API key"
+
+
+@pytest.mark.skipif(not API_SERVER_PLUGINS.available, reason=API_SERVER_PLUGINS.message())
+def test_airflow3_connection_form_has_every_field_including_the_webhook_secret():
+    """The form the Airflow 3 UI gets: from conn-fields on 3.2+, from the hook's widgets on 3.1."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    HookMetaService.hook_meta_data.cache_clear()
+    (form,) = [meta for meta in HookMetaService.hook_meta_data() if meta.connection_type == "nextsign"]
+    fields = {key.rsplit("__", 1)[-1]: value for key, value in (form.extra_fields or {}).items()}
+    assert set(fields) == {"files_host", "requests_per_minute", "timeout", "webhook_secret"}
+    assert fields["webhook_secret"]["schema"]["format"] == "password"  # masked, never shown back
+    assert fields["requests_per_minute"]["schema"]["type"][0] == "integer"
+    assert form.standard_fields is not None
+    assert form.standard_fields.password.title == "API key"
+    assert form.standard_fields.port.hidden

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import logging
 from urllib.parse import urlsplit
@@ -14,12 +13,12 @@ from airflow_provider_nextsign.assets import (
     parse_case_event_uri,
     sanitize_uri,
 )
+from airflow_provider_nextsign.compat import API_SERVER_PLUGINS, ASSETS, PARTITIONED_ASSETS
 from airflow_provider_nextsign.webhooks.config import ReceiverSettings, UnknownConnectionError
 from airflow_provider_nextsign.webhooks.payload import WebhookPayloadError, parse_delivery
 from airflow_provider_nextsign.webhooks.receiver import WebhookReceiver, secret_matches
 from airflow_provider_nextsign.webhooks.recorder import RecordResult
 
-AIRFLOW_2 = importlib.metadata.version("apache-airflow").startswith("2.")
 CASE = {
     "_id": "657b2ffb0965b111023fb0d1",
     "updatedAt": "2024-02-19T10:52:25.836Z",
@@ -158,7 +157,7 @@ def test_asset_uri_round_trip_and_errors():
     assert sanitize_uri(urlsplit("nextsign://acme/case_signed/")).geturl() == "nextsign://acme/case_signed"
 
 
-@pytest.mark.skipif(AIRFLOW_2, reason="assets need Airflow 3")
+@pytest.mark.skipif(not ASSETS.available, reason=ASSETS.message())
 def test_airflow_checks_nextsign_uris_through_the_provider():
     from airflow.sdk import Asset
 
@@ -169,11 +168,11 @@ def test_airflow_checks_nextsign_uris_through_the_provider():
         Asset("nextsign://acme/case_exploded")
 
 
-@pytest.mark.skipif(not AIRFLOW_2, reason="Airflow 2 only")
-def test_assets_say_they_need_airflow_3_on_airflow_2():
+@pytest.mark.skipif(ASSETS.available, reason="checks the gate below Airflow 3.1")
+def test_assets_say_which_airflow_they_need():
     from airflow_provider_nextsign.assets import case_event_asset
 
-    with pytest.raises(ImportError, match="need Airflow 3"):
+    with pytest.raises(ImportError, match=r"needs Airflow 3\.1 or newer .*NextSignCaseSensor"):
         case_event_asset("acme")
 
 
@@ -194,7 +193,7 @@ def test_plugin_mounts_nothing_unless_enabled(plugin_apps, monkeypatch):
     assert plugin_apps() == []
 
 
-@pytest.mark.skipif(AIRFLOW_2, reason="the receiver needs Airflow 3")
+@pytest.mark.skipif(not API_SERVER_PLUGINS.available, reason=API_SERVER_PLUGINS.message())
 def test_enabled_plugin_mounts_the_receiver_under_nextsign(plugin_apps, monkeypatch):
     monkeypatch.setenv("AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER", "True")
     (app,) = plugin_apps()
@@ -203,12 +202,39 @@ def test_enabled_plugin_mounts_the_receiver_under_nextsign(plugin_apps, monkeypa
     assert {"/webhooks", "/webhooks/{conn_id}"} <= paths
 
 
-@pytest.mark.skipif(not AIRFLOW_2, reason="Airflow 2 only")
-def test_enabled_plugin_on_airflow_2_says_it_needs_airflow_3(plugin_apps, monkeypatch, caplog):
+@pytest.mark.skipif(API_SERVER_PLUGINS.available, reason="checks the gate below Airflow 3.1")
+def test_enabled_plugin_without_api_server_plugins_says_which_airflow_it_needs(
+    plugin_apps, monkeypatch, caplog
+):
     monkeypatch.setenv("AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER", "True")
     with caplog.at_level(logging.WARNING):
         assert plugin_apps() == []
-    assert "needs the Airflow 3" in caplog.text
+    assert API_SERVER_PLUGINS.message() in caplog.text
+    assert "needs Airflow 3.1 or newer" in caplog.text
+
+
+@pytest.mark.skipif(
+    PARTITIONED_ASSETS.available or not API_SERVER_PLUGINS.available,
+    reason="checks the receiver on Airflow 3 without partitioned assets (3.1)",
+)
+def test_receiver_without_partitions_loads_and_says_so_once(plugin_apps, monkeypatch, caplog):
+    monkeypatch.setenv("AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER", "True")
+    with caplog.at_level(logging.WARNING):
+        (app,) = plugin_apps()
+        assert plugin_apps() == [app]  # asked again: same app, no second log line
+    assert app["url_prefix"] == "/nextsign"
+    lines = [r.getMessage() for r in caplog.records if "Partitioned assets" in r.getMessage()]
+    assert len(lines) == 1
+    assert "needs Airflow 3.2 or newer" in lines[0]
+    assert "records events without a partition key" in lines[0]
+
+
+@pytest.mark.skipif(not PARTITIONED_ASSETS.available, reason=PARTITIONED_ASSETS.message())
+def test_receiver_with_partitions_loads_without_a_warning(plugin_apps, monkeypatch, caplog):
+    monkeypatch.setenv("AIRFLOW__NEXTSIGN__WEBHOOK_RECEIVER", "True")
+    with caplog.at_level(logging.WARNING):
+        assert len(plugin_apps()) == 1
+    assert "Partitioned assets" not in caplog.text
 
 
 def test_case_ids_from_events_reads_receiver_and_watcher_events():
