@@ -19,6 +19,7 @@ from airflow_provider_nextsign.api.errors import (
     NextSignConnectionError,
     NextSignRateLimitError,
     NextSignServerError,
+    without_query_strings,
 )
 
 log = logging.getLogger(__name__)
@@ -108,11 +109,16 @@ def _arguments(policy: RetryPolicy, write: bool, sleep: Callable[[float], Any] |
 
 
 def log_retry(state: tenacity.RetryCallState) -> None:
-    """Log a failed attempt and the wait before the next one (the error text never holds the key)."""
+    """Log a failed attempt and the wait before the next one.
+
+    The error text never holds the key (it travels in a header no exception prints) nor a URL's query
+    string (a pre-signed URL's query is its signature).
+    """
     outcome = state.outcome
     err = outcome.exception() if outcome is not None else None
     wait = state.next_action.sleep if state.next_action else 0.0
-    log.warning("NextSign request failed (%s); retry %d in %.1fs", err, state.attempt_number, wait)
+    reason = without_query_strings(str(err))
+    log.warning("NextSign request failed (%s); retry %d in %.1fs", reason, state.attempt_number, wait)
 
 
 def _retry_condition(write: bool) -> tenacity.retry_base:
