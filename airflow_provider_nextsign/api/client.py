@@ -410,7 +410,7 @@ class NextSignClient:
                 operation, response.status_code, body, retry_after=response.headers.get("Retry-After")
             )
         except NextSignRateLimitError as err:
-            self.budget.penalize(err.retry_after if err.retry_after is not None else 1.0)
+            self.budget.penalize(self.retry_policy.pause_after(err))
             raise
 
 

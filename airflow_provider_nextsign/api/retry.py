@@ -9,6 +9,7 @@ outcome becomes :class:`NextSignAmbiguousWriteError` and the caller decides (by 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,8 @@ class RetryPolicy:
     :param backoff_initial: first backoff in seconds, doubled on each retry.
     :param backoff_max: cap of one backoff.
     :param jitter: up to this many random seconds added to each backoff.
-    :param max_retry_after: cap of a server's ``Retry-After`` hint.
+    :param max_retry_after: cap of a server's ``Retry-After`` hint, for this caller's wait and for the
+        pause of the budget shared by every caller on the host (:meth:`pause_after`).
     """
 
     max_attempts: int = 6
@@ -52,11 +54,23 @@ class RetryPolicy:
         def wait(state: tenacity.RetryCallState) -> float:
             outcome = state.outcome
             err = outcome.exception() if outcome is not None else None
-            if isinstance(err, NextSignRateLimitError) and err.retry_after is not None:
-                return min(err.retry_after, cap)
+            hint = err.retry_after if isinstance(err, NextSignRateLimitError) else None
+            if hint is not None and math.isfinite(hint) and hint >= 0:
+                return min(hint, cap)
             return float(backoff(state))
 
         return _WaitFunc(wait)
+
+    def pause_after(self, err: NextSignRateLimitError) -> float:
+        """Seconds to pause the shared request budget after a 429: its ``Retry-After``, else 1 s.
+
+        Capped at ``max_retry_after``: the budget holds back every NextSign call on the host, so one
+        answer with ``Retry-After: 86400`` must not stop them all for a day.
+        """
+        hint = err.retry_after
+        if hint is None or not math.isfinite(hint) or hint < 0:
+            hint = 1.0
+        return min(hint, self.max_retry_after)
 
 
 class _WaitFunc(tenacity.wait.wait_base):

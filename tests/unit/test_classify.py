@@ -154,3 +154,10 @@ def test_errors_survive_pickling_with_their_fields():
     failed = pickle.loads(pickle.dumps(NextSignCaseFailedError("c1", "denied")))
     assert (failed.case_id, failed.state) == ("c1", "denied")
     assert "case c1 is denied" in str(failed)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "Infinity", "1e400", "  nan  "])
+def test_non_finite_retry_after_is_no_hint(value):
+    with pytest.raises(NextSignRateLimitError) as info:
+        classify("case_get", 429, "", retry_after=value)
+    assert info.value.retry_after is None
