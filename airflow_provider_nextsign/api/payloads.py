@@ -29,7 +29,9 @@ UPLOAD_MIME_TYPES = (PDF_MIME, DOCX_MIME)
 
 DELIVERY_TYPES = ("email", "phone", "eboks")
 
-_BAD_ID = re.compile(r"[/,?#\s]")
+#: NextSign ids are 24-hex ObjectIds; letters, digits, "-" and "_" keep any id one literal path segment
+#: (urllib3 removes "." and ".." segments, so get_case("..") would reach another endpoint).
+_ID = re.compile(r"[A-Za-z0-9_-]+")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CPR = re.compile(r"^\d{6}-?\d{4}$")
 
@@ -39,9 +41,10 @@ def check_id(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise NextSignInputError(f"{field} must be a non-empty string, got {value!r}")
     value = value.strip()
-    if _BAD_ID.search(value):
+    if not _ID.fullmatch(value):
         raise NextSignInputError(
-            f"{field} {value!r} contains '/', ',', '?', '#' or whitespace; pass the bare NextSign id (_id)"
+            f"{field} {value!r} is not a NextSign id: pass the bare _id (like 657b2ffb0965b111023fb0d1); "
+            "ids hold only letters, digits, '-' and '_'"
         )
     return value
 

@@ -300,3 +300,19 @@ def test_host_with_api_suffix_is_normalised(budget):
     )  # type: ignore[arg-type]
     assert c.endpoints.case("x") == f"https://test.nextsign.dk/api/v2/{COMPANY}/case/x/get"
     assert c.endpoints.file_upload() == f"https://api.test/v3/company/{COMPANY}/file/upload"
+
+
+@pytest.mark.parametrize("bad", [".", "..", " .. ", "...", "../x", "a.b", "%2e%2e", "a;b", "c1\x00", "ø"])
+def test_ids_are_refused_unless_letters_digits_dash_underscore(client, requests_mock, bad):
+    # urllib3 removes "." and ".." path segments: get_case("..") would reach /api/v2/{company}/get.
+    calls = (client.get_case, client.delete_case, client.get_form, client.get_form_tags)
+    for call in (*calls, lambda value: client.get_cases(["c1", value])):
+        with pytest.raises(NextSignInputError, match=r"_id|case_ids\[1\]"):
+            call(bad)
+    assert requests_mock.call_count == 0
+
+
+def test_object_ids_and_sandbox_style_ids_pass(client, requests_mock):
+    for case_id in ("657b2ffb0965b111023fb0d1", "c1", "case_2-b"):
+        requests_mock.get(f"{V2}/case/{case_id}/get", json={"case": {"_id": case_id}})
+        assert client.get_case(case_id) == {"_id": case_id}

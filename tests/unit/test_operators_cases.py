@@ -133,3 +133,12 @@ def test_delete_needs_a_case_id(requests_mock):
     with pytest.raises(ValueError, match="case_id"):
         NextSignDeleteCaseOperator(task_id="delete", case_id="").execute(_context())
     assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize("bogus", [".", ".."])
+def test_delete_refuses_a_dot_id_instead_of_reporting_it_deleted(requests_mock, bogus):
+    requests_mock.get(f"{V2}/delete", json={"status": "removed", "return": {"deletedCount": 0}})
+    requests_mock.get(f"{V2}/case/delete", json={"status": "removed", "return": {"deletedCount": 0}})
+    with pytest.raises(ValueError, match="case_id"):
+        NextSignDeleteCaseOperator(task_id="delete", case_id=bogus).execute(_context())
+    assert requests_mock.call_count == 0
