@@ -8,9 +8,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-PDF_MIME = "application/pdf"
-DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-
 
 def as_path(location: Any) -> Any:
     """Return an ObjectStoragePath for ``scheme://`` strings, a Path for plain local paths, else as is."""
@@ -20,11 +17,6 @@ def as_path(location: Any) -> Any:
         text = os.fspath(location)
         return ObjectStoragePath(text) if "://" in text else Path(text)
     return location
-
-
-def mime_type_for(name: str) -> str:
-    """Return the MIME type NextSign accepts for ``name`` (PDF unless it is a DOCX)."""
-    return DOCX_MIME if name.lower().endswith(".docx") else PDF_MIME
 
 
 def read_source(source: Any, *, field: str) -> tuple[str, bytes]:

@@ -9,8 +9,14 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_nextsign.api.payloads import check_recipients, check_signing_schemas
-from airflow_provider_nextsign.exceptions import NextSignNotFoundError
+from airflow_provider_nextsign.api.payloads import (
+    DOCX_MIME,
+    check_recipients,
+    check_signing_schemas,
+    document_kind,
+    sniff_mime,
+)
+from airflow_provider_nextsign.exceptions import NextSignInputError, NextSignNotFoundError
 from airflow_provider_nextsign.links import NextSignCaseLink
 from airflow_provider_nextsign.operators._reference import (
     case_id_of,
@@ -18,7 +24,7 @@ from airflow_provider_nextsign.operators._reference import (
     default_reference_id,
     push_case,
 )
-from airflow_provider_nextsign.operators._storage import mime_type_for, read_source
+from airflow_provider_nextsign.operators._storage import read_source
 
 #: Above this combined size NextSign wants documents uploaded first and referenced by URL.
 INLINE_LIMIT_BYTES = 3_500_000
@@ -31,7 +37,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 
 def _load_document(index: int, doc: Any) -> dict[str, Any]:
-    """Return ``{"name", "content", "signObligated"}`` for one documents[] entry."""
+    """Return ``{"name", "content", "mime", "signObligated"}`` for one documents[] entry.
+
+    The content must be a PDF or a DOCX (judged by its bytes), and a ``.pdf`` / ``.docx`` name must
+    match it: checked here, before anything is uploaded or created.
+    """
     field = f"documents[{index}]"
     sign_obligated = True
     name: str | None = None
@@ -48,13 +58,23 @@ def _load_document(index: int, doc: Any) -> dict[str, Any]:
             )
     if isinstance(doc, (bytes, bytearray)):
         content = bytes(doc)
-        name = name or f"document-{index + 1}.pdf"
     else:
         source_name, content = read_source(doc, field=field)
         name = name or source_name
     if not content:
-        raise ValueError(f"{field}: {name} is empty")
-    return {"name": name, "content": content, "signObligated": sign_obligated}
+        raise ValueError(f"{field}: {name or 'the content'} is empty")
+    kind = document_kind(content)
+    if kind is None:
+        raise ValueError(
+            f"{field}: {repr(name) if name else 'the content'} is neither a PDF nor a DOCX (judged by its "
+            "bytes); NextSign accepts only those"
+        )
+    name = name or f"document-{index + 1}.{'docx' if kind == DOCX_MIME else 'pdf'}"
+    try:
+        mime = sniff_mime(content, name, None)
+    except NextSignInputError as err:
+        raise NextSignInputError(f"{field}: {err.message}") from None
+    return {"name": name, "content": content, "mime": mime, "signObligated": sign_obligated}
 
 
 class NextSignCreateCaseOperator(BaseOperator):
@@ -111,9 +131,7 @@ class NextSignCreateCaseOperator(BaseOperator):
             return [
                 {
                     "name": d["name"],
-                    "file": hook.upload_document(
-                        d["content"], name=d["name"], mime_type=mime_type_for(d["name"])
-                    ),
+                    "file": hook.upload_document(d["content"], name=d["name"], mime_type=d["mime"]),
                     "signObligated": d["signObligated"],
                 }
                 for d in docs

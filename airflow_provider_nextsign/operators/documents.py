@@ -8,9 +8,9 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_nextsign.api.payloads import tag_list
+from airflow_provider_nextsign.api.errors import NextSignInputError
+from airflow_provider_nextsign.api.payloads import document_kind, sniff_mime, tag_list
 from airflow_provider_nextsign.operators._storage import (
-    DOCX_MIME,
     as_path,
     is_folder,
     read_source,
@@ -59,10 +59,14 @@ class NextSignConvertDocumentOperator(BaseOperator):
         if not self.destination:
             raise ValueError("destination is required: a file path, or a folder ending in '/'")
         name, content = read_source(self.source, field="source")
-        if not name.lower().endswith(".docx") and not content.startswith(b"%PDF"):
-            raise ValueError(f"source: {name} is not a .docx (or PDF) file")
+        if document_kind(content) is None:
+            raise ValueError(f"source: {name} is not a .docx (or PDF) file, judged by its content")
+        try:
+            mime = sniff_mime(content, name, None)  # a PDF is passed through, labelled as a PDF
+        except NextSignInputError as err:
+            raise NextSignInputError(f"source: {err.message}") from None
         hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
-        file_url = hook.upload_document(content, name=name, mime_type=DOCX_MIME)
+        file_url = hook.upload_document(content, name=name, mime_type=mime)
         converted = hook.convert_documents([{"file": file_url, "name": name}], tags=tags)
         if not converted or not converted[0].get("file"):
             raise ValueError(f"NextSign converted {name} but returned no document")

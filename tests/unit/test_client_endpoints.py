@@ -8,12 +8,14 @@ import json
 import pytest
 
 from airflow_provider_nextsign import __version__
+from airflow_provider_nextsign.api import payloads
 from airflow_provider_nextsign.api.errors import NextSignInputError, NextSignNotFoundError
 
 from .conftest import API_KEY, COMPANY, FILES, HOST, V2, V3
 
 CASE = {"_id": "657b2ffb0965b111023fb0d1", "title": "Contract", "recipients": []}
 CREATED = {"status": "OK", "message": "Contract created", "contract": CASE}
+URL_DOC = "https://storage.test/a.pdf"
 RECIPIENTS = [{"name": "Jane Doe", "email": "jane@example.com", "signing": True, "group": 0}]
 
 
@@ -267,7 +269,7 @@ def test_find_case_by_reference_checks_list_items_without_reference(client, requ
         ),
         (
             lambda c: c.create_case(
-                title="T", recipients=RECIPIENTS, documents=[{"name": "a", "file": "x"}], settings=None
+                title="T", recipients=RECIPIENTS, documents=[{"name": "a", "file": URL_DOC}], settings=None
             ),
             "settings",
         ),
@@ -316,3 +318,60 @@ def test_object_ids_and_sandbox_style_ids_pass(client, requests_mock):
     for case_id in ("657b2ffb0965b111023fb0d1", "c1", "case_2-b"):
         requests_mock.get(f"{V2}/case/{case_id}/get", json={"case": {"_id": case_id}})
         assert client.get_case(case_id) == {"_id": case_id}
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "mime_type", "message"),
+    [
+        (b"hello", "notes.pdf", None, r"'notes.pdf' is neither a PDF nor a DOCX"),
+        (b"PK\x03\x04 not a zip", "offer.docx", None, "neither a PDF nor a DOCX"),
+        ("zip", "offer.docx", None, "neither a PDF nor a DOCX"),
+        (b"%PDF-1.7 x", "offer.pdf", payloads.DOCX_MIME, "is a PDF, but mime_type says"),
+        ("docx", "offer.docx", payloads.PDF_MIME, "is a DOCX, but mime_type says"),
+        (b"%PDF-1.7 x", "offer.docx", None, r"is a PDF, but its name ends in \.docx"),
+        ("docx", "offer.pdf", None, r"is a DOCX, but its name ends in \.pdf"),
+    ],
+)
+def test_upload_sniffs_the_content_before_sending(client, requests_mock, content, name, mime_type, message):
+    from .conftest import docx_bytes, zip_bytes
+
+    content = {"zip": zip_bytes(), "docx": docx_bytes()}.get(content, content)
+    with pytest.raises(NextSignInputError, match=message):
+        client.upload_document(content, name=name, mime_type=mime_type)
+    assert requests_mock.call_count == 0
+
+
+def test_upload_labels_a_docx_by_its_content(client, requests_mock):
+    from .conftest import docx_bytes
+
+    requests_mock.post(f"{V3}/upload", json={"url": "https://storage.test/offer"})
+    client.upload_document(docx_bytes(), name="offer")
+    assert payloads.DOCX_MIME.encode() in requests_mock.last_request.body
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        (base64.b64encode(b"hello").decode(), r"documents\[0\].file: 'a.pdf' is neither a PDF nor a DOCX"),
+        ("data:application/pdf;base64," + base64.b64encode(b"hi").decode(), r"documents\[0\].file"),
+        ("not base64 at all!", r"documents\[0\].file is neither a stored-file URL nor base64"),
+    ],
+)
+def test_inline_base64_documents_are_sniffed_before_sending(client, requests_mock, file, message):
+    documents = [{"name": "a.pdf", "file": file, "fileIsBlob": True}]
+    with pytest.raises(NextSignInputError, match=message):
+        client.create_case(title="T", recipients=RECIPIENTS, documents=documents, settings={})
+    assert requests_mock.call_count == 0
+
+
+def test_inline_docx_and_data_url_pdf_pass(client, requests_mock):
+    from .conftest import docx_bytes
+
+    requests_mock.post(f"{V2}/case/create", json=CREATED)
+    documents = [
+        {"name": "a.docx", "file": base64.b64encode(docx_bytes()).decode(), "fileIsBlob": True},
+        {"name": "b.pdf", "file": "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4").decode()},
+        {"name": "c.pdf", "file": "https://storage.test/c.pdf"},
+    ]
+    client.create_case(title="T", recipients=RECIPIENTS, documents=documents, settings={})
+    assert requests_mock.last_request.json()["documents"] == documents

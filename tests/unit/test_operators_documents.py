@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_nextsign.api.payloads import DOCX_MIME
 from airflow_provider_nextsign.operators.documents import (
     NextSignConvertDocumentOperator,
     NextSignSignedDocumentsToStorageOperator,
 )
 
-from .conftest import COMPANY, FILES, HOST
+from .conftest import COMPANY, FILES, HOST, docx_bytes, zip_bytes
 
 pytestmark = pytest.mark.usefixtures("nextsign_connection")
 V2 = f"{HOST}/api/v2/{COMPANY}"
@@ -31,7 +32,7 @@ def _presign(request, context):
 
 def test_convert_uploads_converts_and_streams_pdf(requests_mock, tmp_path):
     source = tmp_path / "offer.docx"
-    source.write_bytes(b"PK\x03\x04 docx bytes")
+    source.write_bytes(docx_bytes())
     upload = requests_mock.post(UPLOAD_URL, json={"url": f"{STORE}/{COMPANY}/case/offer.docx"})
     convert = requests_mock.post(
         CONVERT_URL,
@@ -54,6 +55,7 @@ def test_convert_uploads_converts_and_streams_pdf(requests_mock, tmp_path):
     assert (tmp_path / "out" / "offer.pdf").read_bytes() == b"%PDF-1.7 converted"
     assert upload.called and download.called
     assert "Authorization" not in download.last_request.headers  # pre-signed: no API key sent
+    assert DOCX_MIME.encode() in upload.last_request.body
     body = convert.last_request.json()
     assert body["documents"] == [{"file": f"{STORE}/{COMPANY}/case/offer.docx", "name": "offer.docx"}]
     assert {"tag": "price", "value": 4500, "type": "number"} in body["tags"]
@@ -63,6 +65,33 @@ def test_convert_rejects_non_docx_before_any_request(requests_mock, tmp_path):
     source = tmp_path / "notes.txt"
     source.write_text("hello")
     with pytest.raises(ValueError, match=r"source: notes.txt is not a .docx"):
+        NextSignConvertDocumentOperator(
+            task_id="c", source=str(source), destination=str(tmp_path / "x.pdf")
+        ).execute({})
+    assert requests_mock.call_count == 0
+
+
+def test_convert_uploads_a_pdf_source_labelled_as_pdf(requests_mock, tmp_path):
+    # Convert passes PDFs through unchanged (nextsign-api.md 3.11); the upload must say what it is.
+    source = tmp_path / "ready.pdf"
+    source.write_bytes(b"%PDF-1.7 already a pdf")
+    upload = requests_mock.post(UPLOAD_URL, json={"url": f"{STORE}/{COMPANY}/case/ready.pdf"})
+    requests_mock.post(
+        CONVERT_URL,
+        json={"status": {"code": 200}, "documents": [{"file": f"{STORE}/conv/r.pdf", "name": "ready.pdf"}]},
+    )
+    requests_mock.post(PRESIGN_URL, json=_presign)
+    requests_mock.get(f"{STORE}/conv/r.pdf?sig=1", content=b"%PDF-1.7 already a pdf")
+    destination = str(tmp_path / "o.pdf")
+    NextSignConvertDocumentOperator(task_id="c", source=str(source), destination=destination).execute({})
+    assert b"application/pdf" in upload.last_request.body
+    assert DOCX_MIME.encode() not in upload.last_request.body
+
+
+def test_convert_rejects_a_zip_that_is_not_a_docx_before_any_request(requests_mock, tmp_path):
+    source = tmp_path / "offer.docx"
+    source.write_bytes(zip_bytes())
+    with pytest.raises(ValueError, match=r"source: offer.docx is not a .docx \(or PDF\) file"):
         NextSignConvertDocumentOperator(
             task_id="c", source=str(source), destination=str(tmp_path / "x.pdf")
         ).execute({})
