@@ -177,3 +177,30 @@ def test_docx_bytes_are_named_and_uploaded_as_docx(requests_mock):
     assert b'filename="document-2.pdf"' in second.body and b"application/pdf" in second.body
     names = [d["name"] for d in create.last_request.json()["documents"]]
     assert names == ["document-1.docx", "document-2.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"case_fields": {"title": "Other"}}, "case_fields: 'title' is set by the operator; pass title="),
+        ({"case_fields": {"recipients": []}}, "case_fields: 'recipients' is set by the operator"),
+        ({"case_fields": {"documents": []}}, "pass documents="),
+        ({"case_fields": {"settings": {}}}, "pass settings="),
+        ({"case_fields": {"referenceId": "r"}}, "pass reference_id="),
+        ({"case_fields": {"signingSchemas": ["draw"]}}, "pass signing_schemas="),
+        ({"case_fields": ["folder", "x"]}, "case_fields must be a dict"),
+        ({"title": 5}, "title must be a non-empty string"),
+        ({"settings": "fast"}, "settings must be an object"),
+        ({"signing_schemas": ["fax"]}, "signing_schemas has invalid values ['fax']"),
+    ],
+)
+def test_every_check_runs_before_large_documents_are_uploaded(requests_mock, tmp_path, kwargs, expected):
+    big = tmp_path / "big.pdf"
+    big.write_bytes(b"%PDF-" + b"0" * INLINE_LIMIT_BYTES)  # goes through the upload endpoint first
+    requests_mock.post(UPLOAD_URL, json={"url": f"https://store.test/{COMPANY}/case/big.pdf"})
+    requests_mock.post(CREATE_URL, json=_created("c9"))
+    args = {"title": "T", "recipients": RECIPIENTS, "documents": [big], **kwargs}
+    with pytest.raises(ValueError) as err:
+        NextSignCreateCaseOperator(task_id="create", **args).execute(_context())
+    assert expected in str(err.value)
+    assert requests_mock.call_count == 0

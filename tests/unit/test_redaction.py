@@ -103,3 +103,43 @@ def test_hook_masks_each_presigned_url_it_obtains(monkeypatch, requests_mock):
     # Task logs pass through Airflow's masker: neither the URL nor a request line with its query survives.
     for line in (f"GET {signed}", f'"GET /{COMPANY}/case/signed.pdf?{QUERY}&n=masked-once HTTP/1.1" 200'):
         assert "X-Amz-Signature" not in str(redact(line)), line
+
+
+def _with_cpr(cpr: str) -> list[dict]:
+    return [
+        {"name": "Jane", "email": "jane@example.com", "needsCpr": True, "cpr": cpr},
+        {"name": "Carl", "email": "carl@example.com"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("make", "cpr"),
+    [
+        (lambda r: _create_operator(r), "1203881234"),
+        (lambda r: _submit_operator(r), "240175-4321"),
+    ],
+)
+def test_cpr_numbers_are_masked_in_rendered_recipients(make, cpr):
+    from airflow.providers.common.compat.sdk import redact
+
+    operator = make(_with_cpr("{{ params.cpr }}"))
+    # The mapped-task path of Airflow 2.11 and 3 renders through the same _do_render_template_fields.
+    operator.render_template_fields({"params": {"cpr": cpr}})
+    assert operator.recipients[0]["cpr"] == cpr  # rendered, and sent as given
+    shown = json.dumps(redact(operator.recipients, "recipients"))
+    digits = cpr.replace("-", "")
+    for form in (cpr, digits, f"{digits[:6]}-{digits[6:]}"):
+        assert form not in shown and form not in str(redact(f"recipient cpr {form}"))
+    assert "jane@example.com" in shown  # only the CPR is hidden
+
+
+def _create_operator(recipients):
+    from airflow_provider_nextsign.operators.cases import NextSignCreateCaseOperator
+
+    return NextSignCreateCaseOperator(task_id="c", title="T", recipients=recipients, documents=[b"%PDF-1.4"])
+
+
+def _submit_operator(recipients):
+    from airflow_provider_nextsign.operators.forms import NextSignSubmitFormOperator
+
+    return NextSignSubmitFormOperator(task_id="s", form_id="F1", tags={}, recipients=recipients)
