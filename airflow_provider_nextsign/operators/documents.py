@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
@@ -12,17 +13,24 @@ from airflow_provider_nextsign.api.errors import NextSignInputError
 from airflow_provider_nextsign.api.payloads import document_kind, sniff_mime, tag_list
 from airflow_provider_nextsign.operators._storage import (
     as_path,
+    download_to,
+    fit_name,
     is_folder,
     read_source,
-    write_stream,
 )
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
 
 
+def _open_signed(hook: Any, file_url: str) -> Iterator[bytes]:
+    """The chunks of a stored file, through a pre-signed URL asked for now."""
+    return hook.stream_file(hook.get_presigned_url(file_url))  # type: ignore[no-any-return]
+
+
 def _safe_name(name: str, default: str) -> str:
+    """A file name from NextSign's document name: no path, no odd characters, at most 255 bytes."""
     cleaned = _UNSAFE_NAME.sub("_", name.rsplit("/", 1)[-1]).strip(" .")
-    return cleaned or default
+    return fit_name(cleaned or default)
 
 
 class NextSignConvertDocumentOperator(BaseOperator):
@@ -74,8 +82,7 @@ class NextSignConvertDocumentOperator(BaseOperator):
         destination = as_path(self.destination)
         if is_folder(self.destination):
             destination = destination / _safe_name(pdf.get("name") or "", name.rsplit(".", 1)[0] + ".pdf")
-        url = hook.get_presigned_url(pdf["file"])
-        size = write_stream(destination, hook.stream_file(url))
+        size = download_to(destination, functools.partial(_open_signed, hook, str(pdf["file"])))
         self.log.info("Converted %s to %s (%d bytes)", name, destination, size)
         return str(destination)
 
@@ -84,7 +91,10 @@ class NextSignSignedDocumentsToStorageOperator(BaseOperator):
     """Stream the signed PDFs of a case into a storage folder; returns the written paths.
 
     Each signed document is fetched from a fresh pre-signed URL and written chunk by chunk to
-    ``destination/<case_id>/<document name>`` (constant memory, any fsspec scheme).
+    ``destination/<case_id>/<document name>`` (constant memory, any fsspec scheme). Each file is
+    written under a temporary name and renamed when complete; a download that breaks off part way is
+    started again (three attempts in all). Names longer than 255 bytes are shortened, keeping the
+    extension and adding a hash of the full name.
 
     :param case_id: the signed case.
     :param destination: a folder: local path, ``ObjectStoragePath`` or ``scheme://`` string.
@@ -135,11 +145,11 @@ class NextSignSignedDocumentsToStorageOperator(BaseOperator):
         for index, doc in enumerate(docs, start=1):
             name = _safe_name(str(doc.get("name") or ""), f"signed-{index}.pdf")
             if name in used:
-                name = f"{index}-{name}"
+                name = fit_name(f"{index}-{name}")
             used.add(name)
             target = folder / name
-            url = hook.get_presigned_url(doc["file"])
-            size = write_stream(target, hook.stream_file(url))
+            # A fresh pre-signed URL for each attempt: a restarted download may outlive the first one.
+            size = download_to(target, functools.partial(_open_signed, hook, str(doc["file"])))
             self.log.info("Wrote %s (%d bytes)", target, size)
             written.append(str(target))
         return written

@@ -137,3 +137,73 @@ def test_unsigned_case_fails_with_its_state(requests_mock, tmp_path):
         NextSignSignedDocumentsToStorageOperator(
             task_id="s", case_id="c2", destination=str(tmp_path)
         ).execute({})
+
+
+class BreaksMidStream:
+    """A response body that sends ``head`` and then loses the connection."""
+
+    closed = False
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+
+    def read(self, *args, **kwargs) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            return head
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _one_signed_document(requests_mock, *downloads) -> None:
+    case = _signed_case("c1")
+    case["case"]["signedDocuments"] = case["case"]["signedDocuments"][:1]
+    requests_mock.get(f"{V2}/case/c1/get", json=case)
+    requests_mock.post(PRESIGN_URL, json=_presign)
+    requests_mock.get(f"{STORE}/c1/contract.pdf?sig=1", list(downloads))
+
+
+def test_a_download_that_breaks_mid_stream_is_started_again(requests_mock, tmp_path):
+    full = b"%PDF-1.7 " + b"s" * 5000
+    _one_signed_document(requests_mock, {"body": BreaksMidStream(full[:1000])}, {"content": full})
+    (path,) = NextSignSignedDocumentsToStorageOperator(
+        task_id="s", case_id="c1", destination=str(tmp_path), per_case_folder=False
+    ).execute({})
+    assert path == str(tmp_path / "contract.pdf") and (tmp_path / "contract.pdf").read_bytes() == full
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contract.pdf"]  # no temporary file left
+    assert requests_mock.call_count == 1 + 2 * 2  # case, then presign and download twice
+
+
+def test_a_download_that_keeps_breaking_leaves_no_truncated_signed_pdf(requests_mock, tmp_path):
+    from airflow_provider_nextsign.exceptions import NextSignConnectionError
+
+    (tmp_path / "contract.pdf").write_bytes(b"%PDF-1.7 the copy stored yesterday")
+    _one_signed_document(requests_mock, *[{"body": BreaksMidStream(b"%PDF-1.7 half")} for _ in range(3)])
+    with pytest.raises(NextSignConnectionError):
+        NextSignSignedDocumentsToStorageOperator(
+            task_id="s", case_id="c1", destination=str(tmp_path), per_case_folder=False
+        ).execute({})
+    assert (tmp_path / "contract.pdf").read_bytes() == b"%PDF-1.7 the copy stored yesterday"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contract.pdf"]
+
+
+def test_document_names_over_255_bytes_are_shortened_keeping_extension_and_a_hash(requests_mock, tmp_path):
+    case = _signed_case("c1")
+    long_names = ["ø" * 200 + " A.pdf", "ø" * 200 + " B.pdf"]  # 407 bytes each, same first 255
+    case["case"]["signedDocuments"] = [
+        {"name": name, "file": f"{STORE}/c1/{i}.pdf"} for i, name in enumerate(long_names)
+    ]
+    requests_mock.get(f"{V2}/case/c1/get", json=case)
+    requests_mock.post(PRESIGN_URL, json=_presign)
+    requests_mock.get(f"{STORE}/c1/0.pdf?sig=1", content=b"%PDF-1.7 A")
+    requests_mock.get(f"{STORE}/c1/1.pdf?sig=1", content=b"%PDF-1.7 B")
+    paths = NextSignSignedDocumentsToStorageOperator(
+        task_id="s", case_id="c1", destination=str(tmp_path)
+    ).execute({})
+    names = [p.rsplit("/", 1)[-1] for p in paths]
+    assert len(set(names)) == 2
+    for name, content in zip(names, (b"%PDF-1.7 A", b"%PDF-1.7 B"), strict=True):
+        assert len(name.encode()) <= 255 and name.endswith(".pdf") and name.startswith("ø" * 50)
+        assert (tmp_path / "c1" / name).read_bytes() == content
