@@ -245,6 +245,21 @@ def test_find_case_by_reference_checks_list_items_without_reference(client, requ
         (lambda c: c.get_cases(["ok", "a,b"]), r"case_ids\[1\]"),
         (lambda c: list(c.list_cases(status="done")), "status"),
         (lambda c: list(c.list_cases(page_size=0)), "page_size"),
+        (lambda c: list(c.list_cases(folder="")), "folder"),
+        (
+            lambda c: c.submit_form(
+                "F1", tags={}, recipients=[{"name": "J", "email": "j@x.dk", "type": "fax"}]
+            ),
+            r"recipients\[0\].type",
+        ),
+        (
+            lambda c: c.submit_form("F1", tags={}, recipients=[{"name": "J", "type": "phone"}]),
+            r"recipients\[0\].phone",
+        ),
+        (
+            lambda c: c.submit_form("F1", tags={"when": object()}, recipients=RECIPIENTS),
+            "must be text, a number",
+        ),
         (lambda c: c.submit_form("F1", tags="x", recipients=RECIPIENTS), "tags"),
         (lambda c: c.submit_form("F1", tags={}, recipients=[]), "recipients"),
         (

@@ -207,3 +207,24 @@ def test_document_names_over_255_bytes_are_shortened_keeping_extension_and_a_has
     for name, content in zip(names, (b"%PDF-1.7 A", b"%PDF-1.7 B"), strict=True):
         assert len(name.encode()) <= 255 and name.endswith(".pdf") and name.startswith("ø" * 50)
         assert (tmp_path / "c1" / name).read_bytes() == content
+
+
+def test_signed_documents_without_a_usable_name_get_a_numbered_one(requests_mock, tmp_path):
+    case = _signed_case("c1")
+    case["case"]["signedDocuments"] = [
+        {"name": "", "file": f"{STORE}/c1/a.pdf"},
+        {"name": "/../ ..", "file": f"{STORE}/c1/b.pdf"},
+        {"name": "signed.pdf", "file": f"{STORE}/c1/c.pdf"},
+    ]
+    requests_mock.get(f"{V2}/case/c1/get", json=case)
+    requests_mock.post(PRESIGN_URL, json=_presign)
+    requests_mock.get(f"{STORE}/c1/a.pdf?sig=1", content=b"%PDF-1.7 a")
+    requests_mock.get(f"{STORE}/c1/b.pdf?sig=1", content=b"%PDF-1.7 b")
+    requests_mock.get(f"{STORE}/c1/c.pdf?sig=1", content=b"%PDF-1.7 c")
+    paths = NextSignSignedDocumentsToStorageOperator(
+        task_id="s", case_id="c1", destination=str(tmp_path)
+    ).execute({})
+    # No name at all: api.cases calls it signed.pdf; a name that is only a path: signed-<n>.pdf;
+    # a name used before gets its number in front.
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["signed.pdf", "signed-2.pdf", "3-signed.pdf"]
+    assert (tmp_path / "c1" / "3-signed.pdf").read_bytes() == b"%PDF-1.7 c"
