@@ -370,6 +370,8 @@ class RequestBudget:
         try:
             data = json.loads(raw)
             state = _State(float(data["tat"]), float(data.get("paused_until", 0.0)))
+            if math.isnan(state.tat) or math.isnan(state.paused_until):  # would become time.sleep(nan)
+                raise ValueError("NaN in the state file")
         except (ValueError, TypeError, KeyError):
             # Written under the lock, so only a crash mid-write gets here; our own TAT is merged in.
             log.warning("Request budget %s: unreadable state file, starting it afresh", self._short_key)

@@ -385,7 +385,10 @@ def test_deleted_state_file_does_not_reset_this_process(tmp_path, clock):
     assert budget.reserve() == pytest.approx(T100)
 
 
-@pytest.mark.parametrize("content", ["{not json", json.dumps({"tat": 1e30})])
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", json.dumps({"tat": 1e30}), '{"tat": NaN}', '{"tat": 0, "paused_until": Infinity}'],
+)
 def test_corrupt_or_far_future_state_is_reset_with_a_warning(tmp_path, clock, caplog, content):
     key = ratelimit.budget_key(HOST, COMPANY, API_KEY)
     (tmp_path / f"{key}.json").write_text(content)
