@@ -67,6 +67,23 @@ CONFIG: dict[str, Any] = {
                 "example": "nextsign_default",
                 "default": "nextsign_default",
             },
+            "webhook_allowed_conn_ids": {
+                "description": "Comma-separated ids of the connections POST /nextsign/webhooks/<conn_id> "
+                "serves (webhook_conn_id is always served). Empty: any NextSign connection. Requests for "
+                "other ids are refused with 401 before the connection is looked up.",
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "nextsign_default,nextsign_acme",
+                "default": "",
+            },
+            "webhook_body_timeout": {
+                "description": "Seconds a sender whose secret header matched gets to send the whole body; "
+                "slower senders are answered 408.",
+                "version_added": "0.1.0",
+                "type": "float",
+                "example": "10",
+                "default": "10",
+            },
             "webhook_secret_header": {
                 "description": "The custom header that carries the shared secret.",
                 "version_added": "0.1.0",

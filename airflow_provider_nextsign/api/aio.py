@@ -167,5 +167,5 @@ class AsyncNextSignClient:
         try:
             return classify(operation, status, body, retry_after=retry_after)
         except NextSignRateLimitError as err:
-            self.budget.penalize(err.retry_after if err.retry_after is not None else 1.0)
+            self.budget.penalize(self.retry_policy.pause_after(err))
             raise

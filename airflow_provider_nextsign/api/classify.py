@@ -7,6 +7,7 @@ the HTTP status alone is not enough: every response passes through :func:`classi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,12 +28,14 @@ DOCUMENTED_ABSENCE = frozenset({"case not found", "cases not found"})
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Read a ``Retry-After`` header given in seconds; HTTP dates and junk give ``None``."""
+    """Read a ``Retry-After`` header given in seconds; HTTP dates and junk (``nan``, ``inf``) are ``None``."""
     if not value:
         return None
     try:
         seconds = float(value.strip())
     except ValueError:
+        return None
+    if not math.isfinite(seconds):
         return None
     return max(seconds, 0.0)
 

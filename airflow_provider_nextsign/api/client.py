@@ -408,7 +408,10 @@ class NextSignClient:
     @staticmethod
     def _chunks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
         with response:
-            yield from response.iter_content(chunk_size=chunk_size)
+            try:
+                yield from response.iter_content(chunk_size=chunk_size)
+            except requests.RequestException as err:  # the body broke off (or stalled) mid-stream
+                raise _connection_error(err, "file_download") from None
 
     # Plumbing
 
@@ -495,7 +498,7 @@ class NextSignClient:
                 operation, response.status_code, body, retry_after=response.headers.get("Retry-After")
             )
         except NextSignRateLimitError as err:
-            self.budget.penalize(err.retry_after if err.retry_after is not None else 1.0)
+            self.budget.penalize(self.retry_policy.pause_after(err))
             raise
 
 
@@ -508,7 +511,8 @@ def _connection_error(err: requests.RequestException, operation: str) -> NextSig
         message = "could not connect"
     else:
         message = "the connection was dropped before an answer arrived"
-    # The exception text names host and path only; the key travels in a header it never prints.
+    # The key travels in a header no exception prints. The text of ``err`` may hold the URL with its
+    # query string (a pre-signed URL's signature): NextSignError cuts every query string out.
     return NextSignConnectionError(
         f"{message} ({type(err).__name__}: {err})", request_sent=not never_connected, operation=operation
     )

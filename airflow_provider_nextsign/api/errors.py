@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _BODY_PREVIEW = 500
+#: A query string right after a URL or a path (``…/a.pdf?X-Amz-Signature=…``), up to a space or quote.
+_QUERY_STRING = re.compile(r"(?<=[\w/.~%-])\?[^\s'\"<>()]+")
+
+
+def without_query_strings(text: str) -> str:
+    """``text`` with the query string of every URL or path in it cut to ``?…``.
+
+    Pre-signed download URLs carry their signature in the query and work like a password for about an
+    hour, and ``requests`` and ``urllib3`` put the URL in their exception texts.
+    """
+    return _QUERY_STRING.sub("?…", text)
 
 
 class NextSignError(Exception):
     """A NextSign call failed.
 
-    :param message: what went wrong, in NextSign's own words where it gave any.
+    :param message: what went wrong, in NextSign's own words where it gave any (query strings of URLs
+        in it are cut: a pre-signed URL's query is its password).
     :param status_code: the HTTP status, when a response arrived.
     :param body: the decoded response body, when there was one.
     :param operation: the endpoint that failed, e.g. ``case_get``.
@@ -24,6 +37,7 @@ class NextSignError(Exception):
         body: Any = None,
         operation: str | None = None,
     ) -> None:
+        message = without_query_strings(message)
         super().__init__(message)
         self.message = message
         self.status_code = status_code

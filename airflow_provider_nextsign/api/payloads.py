@@ -29,7 +29,9 @@ UPLOAD_MIME_TYPES = (PDF_MIME, DOCX_MIME)
 
 DELIVERY_TYPES = ("email", "phone", "eboks")
 
-_BAD_ID = re.compile(r"[/,?#\s]")
+#: NextSign ids are 24-hex ObjectIds; letters, digits, "-" and "_" keep any id one literal path segment
+#: (urllib3 removes "." and ".." segments, so get_case("..") would reach another endpoint).
+_ID = re.compile(r"[A-Za-z0-9_-]+")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CPR = re.compile(r"^\d{6}-?\d{4}$")
 
@@ -39,9 +41,10 @@ def check_id(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise NextSignInputError(f"{field} must be a non-empty string, got {value!r}")
     value = value.strip()
-    if _BAD_ID.search(value):
+    if not _ID.fullmatch(value):
         raise NextSignInputError(
-            f"{field} {value!r} contains '/', ',', '?', '#' or whitespace; pass the bare NextSign id (_id)"
+            f"{field} {value!r} is not a NextSign id: pass the bare _id (like 657b2ffb0965b111023fb0d1); "
+            "ids hold only letters, digits, '-' and '_'"
         )
     return value
 
@@ -159,7 +162,11 @@ def check_signing_schemas(schemas: Any, field: str = "signingSchemas") -> list[s
 
 
 def check_documents(documents: Any, field: str = "documents") -> list[dict[str, Any]]:
-    """Check Case Create / Convert document objects: each needs a ``file`` (URL or base64) and a ``name``."""
+    """Check Case Create / Convert document objects: each needs a ``file`` (URL or base64) and a ``name``.
+
+    A ``file`` that is not an ``http(s)`` URL is inline content (``fileIsBlob``): it must be base64 (or a
+    ``data:`` URL) of a PDF or a DOCX, checked here by its bytes.
+    """
     if isinstance(documents, Mapping):
         documents = [documents]
     if not isinstance(documents, (list, tuple)) or not documents:
@@ -171,8 +178,43 @@ def check_documents(documents: Any, field: str = "documents") -> list[dict[str, 
                 f"{field}[{index}] needs 'name' and 'file' (a stored-file URL or base64 content), got "
                 f"{sorted(doc) if isinstance(doc, Mapping) else type(doc).__name__}"
             )
+        _check_inline_file(doc, f"{field}[{index}].file")
         checked.append(dict(doc))
     return checked
+
+
+def _check_inline_file(doc: Mapping[str, Any], where: str) -> None:
+    value = doc["file"]
+    if not isinstance(value, str):
+        kind = type(value).__name__
+        raise NextSignInputError(f"{where} must be a stored-file URL or base64 text, got {kind}")
+    if doc.get("fileIsBlob") is not True and value.startswith(("https://", "http://")):
+        return
+    text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+    try:
+        content = _b64decode(text)
+    except ValueError:
+        raise NextSignInputError(
+            f"{where} is neither a stored-file URL nor base64 content; upload the file or base64-encode it"
+        ) from None
+    try:
+        sniff_mime(content, str(doc["name"]), None)
+    except NextSignInputError as err:
+        raise NextSignInputError(f"{where}: {err.message}") from None
+
+
+def _b64decode(text: str) -> bytes:
+    import base64
+    import binascii
+
+    compact = "".join(text.split())
+    compact += "=" * (-len(compact) % 4)
+    try:
+        if "-" in compact or "_" in compact:
+            return base64.urlsafe_b64decode(compact)
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ValueError("not base64") from err
 
 
 def check_title(title: Any) -> str:
@@ -213,18 +255,57 @@ def check_list_filters(status: str | None, folder: str | None, page_size: Any) -
     return params
 
 
-def sniff_mime(content: bytes, name: str, mime_type: str | None) -> str:
-    """Return the MIME type of an upload (PDF or DOCX only), from ``mime_type``, the bytes or the name."""
-    if mime_type is not None:
-        if mime_type not in UPLOAD_MIME_TYPES:
-            raise NextSignInputError(
-                f"mime_type {mime_type!r} cannot be uploaded; NextSign accepts {list(UPLOAD_MIME_TYPES)}"
-            )
-        return mime_type
-    if content.startswith(b"%PDF-") or name.lower().endswith(".pdf"):
+def document_kind(content: bytes) -> str | None:
+    """The MIME type of a PDF or a DOCX, told by the bytes alone; ``None`` for anything else.
+
+    A PDF starts with ``%PDF-``; a DOCX is a ZIP archive holding ``word/document.xml``.
+    """
+    if content.startswith(b"%PDF-"):
         return PDF_MIME
-    if content.startswith(b"PK") or name.lower().endswith(".docx"):
+    if content.startswith(b"PK\x03\x04") and _is_docx(content):
         return DOCX_MIME
-    raise NextSignInputError(
-        f"{name!r} is neither a PDF nor a DOCX; NextSign accepts only those (or pass mime_type)"
-    )
+    return None
+
+
+def _is_docx(content: bytes) -> bool:
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:  # reads the directory only
+            return "word/document.xml" in archive.namelist()
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError):
+        return False
+
+
+_KIND_NAMES = {PDF_MIME: "PDF", DOCX_MIME: "DOCX"}
+_SUFFIX_KINDS = {"pdf": PDF_MIME, "docx": DOCX_MIME}
+
+
+def sniff_mime(content: bytes, name: str, mime_type: str | None) -> str:
+    """Return the MIME type of an upload (PDF or DOCX only), told by its bytes.
+
+    ``mime_type`` and a ``.pdf`` / ``.docx`` file name, when given, must agree with the bytes: NextSign
+    would store a mislabelled file as what its label says.
+    """
+    if mime_type is not None and mime_type not in UPLOAD_MIME_TYPES:
+        raise NextSignInputError(
+            f"mime_type {mime_type!r} cannot be uploaded; NextSign accepts {list(UPLOAD_MIME_TYPES)}"
+        )
+    kind = document_kind(content)
+    if kind is None:
+        raise NextSignInputError(
+            f"{name!r} is neither a PDF nor a DOCX (judged by its content); NextSign accepts only those"
+        )
+    if mime_type is not None and mime_type != kind:
+        raise NextSignInputError(
+            f"{name!r} is a {_KIND_NAMES[kind]}, but mime_type says {mime_type!r}; "
+            f"leave mime_type out or pass {kind!r}"
+        )
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if _SUFFIX_KINDS.get(suffix, kind) != kind:
+        right = next(s for s, k in _SUFFIX_KINDS.items() if k == kind)
+        raise NextSignInputError(
+            f"{name!r} is a {_KIND_NAMES[kind]}, but its name ends in .{suffix}; name it *.{right}"
+        )
+    return kind

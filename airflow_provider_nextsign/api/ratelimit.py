@@ -11,17 +11,23 @@ process (so every hook and thread shares it), and the TAT lives in a small JSON 
 (``<shared_dir>/<key>.json``) so every process on the host shares it too. If that directory is not
 usable the budget falls back to in-process state and logs one warning.
 
+The directory must be safe to write in: it belongs to this user, no other user may enter it (mode
+0700) and it is not a symbolic link; the state file is opened with ``O_NOFOLLOW``. The default is one
+directory per user in the system temp dir, so nobody can plant it (or a symlink in it) for others.
+
 The API key never leaves this module: the budget is named by a SHA-256 of (host, company, key), and
 its ``repr`` shows only the first 8 hex digits of that.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import math
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -49,6 +55,8 @@ _LATE_FRACTION = 0.25
 #: ... at most this many times in a row (then it sends anyway).
 _MAX_LATE = 3
 _SEND, _LATE, _PAUSED = "send", "late", "paused"
+#: Opening the state file fails (ELOOP) instead of following a symlink someone planted in its place.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class Clock(Protocol):
@@ -82,11 +90,42 @@ def budget_key(host: str, company_id: str, api_key: str) -> str:
 
 
 def default_shared_dir() -> Path:
-    """``$NEXTSIGN_RATE_LIMIT_DIR``, else ``<tempdir>/airflow-provider-nextsign-ratelimit``."""
+    """The state directory: ``$NEXTSIGN_RATE_LIMIT_DIR``, else one per user in the system temp dir.
+
+    The default is ``<tempdir>/airflow-provider-nextsign-ratelimit-<uid>``.
+    """
     configured = os.environ.get(SHARED_DIR_ENV, "").strip()
     if configured:
         return Path(configured)
-    return Path(tempfile.gettempdir()) / "airflow-provider-nextsign-ratelimit"
+    user = os.getuid() if hasattr(os, "getuid") else _user_name()
+    return Path(tempfile.gettempdir()) / f"airflow-provider-nextsign-ratelimit-{user}"
+
+
+def _user_name() -> str:
+    import getpass
+
+    return "".join(c if c.isalnum() else "_" for c in getpass.getuser())
+
+
+def unsafe_directory_reason(path: Path) -> str | None:
+    """Why ``path`` is not a safe home for shared state (``None`` when it is).
+
+    Safe means: a real directory (``lstat``: not a symlink), owned by this user, that no other user may
+    enter (no group or other permission bits). Anyone else who can write there could plant a symlink
+    that makes the budget overwrite another file, or stall every NextSign call on the host.
+    """
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return "it is a symbolic link; use the real directory"
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a directory"
+    if not hasattr(os, "geteuid"):  # Windows: no POSIX owner and mode to check
+        return None
+    if info.st_uid != os.geteuid():
+        return f"it belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()})"
+    if info.st_mode & 0o077:
+        return f"other users may use it (mode {stat.S_IMODE(info.st_mode):o}); chmod 700 it"
+    return None
 
 
 class _State:
@@ -319,15 +358,20 @@ class RequestBudget:
 
     def _load(self, path: Path, now: float) -> _State:
         try:
-            with open(path, "rb", buffering=0) as handle:
-                raw = handle.read(4096)
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
         except FileNotFoundError:
             return _State()
+        try:
+            raw = os.read(fd, 4096)
+        finally:
+            os.close(fd)
         if not raw.strip():  # created empty by the write probe
             return _State()
         try:
             data = json.loads(raw)
             state = _State(float(data["tat"]), float(data.get("paused_until", 0.0)))
+            if math.isnan(state.tat) or math.isnan(state.paused_until):  # would become time.sleep(nan)
+                raise ValueError("NaN in the state file")
         except (ValueError, TypeError, KeyError):
             # Written under the lock, so only a crash mid-write gets here; our own TAT is merged in.
             log.warning("Request budget %s: unreadable state file, starting it afresh", self._short_key)
@@ -345,7 +389,7 @@ class RequestBudget:
         # No fsync: losing the state in a host crash only loses spacing already in the past.
         # A fixed-size record overwritten in place: truncating a file costs far more than the rest.
         data = json.dumps({"tat": state.tat, "paused_until": state.paused_until}).encode().ljust(_RECORD_SIZE)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o600)
         try:
             os.write(fd, data)
         finally:
@@ -354,10 +398,14 @@ class RequestBudget:
     def _open_store(self, state_file: Path) -> None:
         try:
             state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            reason = unsafe_directory_reason(state_file.parent)
+            if reason is not None:
+                raise PermissionError(errno.EPERM, reason)
             # Probe write access now: a FileLock in a read-only directory would just time out.
-            with open(state_file, "a", encoding="utf-8"):
-                pass
+            os.close(os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o600))
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                err = PermissionError(errno.ELOOP, f"{state_file.name} is a symbolic link; remove it")
             self._fall_back(err, state_file.parent)
             return
         self._state_file = state_file
@@ -367,7 +415,7 @@ class RequestBudget:
         log.warning(
             "Request budget %s: cannot use %s for state shared between processes (%s: %s); "
             "this process keeps its own budget, so other processes on this host are not counted. "
-            "Set %s to a writable directory.",
+            "Set %s to a directory of this user that only it can use (mode 0700).",
             self._short_key,
             where,
             type(err).__name__,
@@ -457,8 +505,9 @@ def get_budget(
     means the connection was edited and the new value is the intended one (a long-running triggerer
     picks it up without a restart).
 
-    :param shared_dir: directory of the state files shared between processes
-        (default ``$NEXTSIGN_RATE_LIMIT_DIR``, else ``<tempdir>/airflow-provider-nextsign-ratelimit``).
+    :param shared_dir: directory of the state files shared between processes (default
+        ``$NEXTSIGN_RATE_LIMIT_DIR``, else ``<tempdir>/airflow-provider-nextsign-ratelimit-<uid>``); it
+        must belong to this user with mode 0700, else the budget stays in this process.
     :param cross_process: ``False`` keeps the state in this process only (processes on different hosts).
     :param clock: time source (tests pass a fake one).
     :param safety: fraction added to the token spacing as slack for network jitter.

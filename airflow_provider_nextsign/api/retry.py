@@ -9,6 +9,7 @@ outcome becomes :class:`NextSignAmbiguousWriteError` and the caller decides (by 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from airflow_provider_nextsign.api.errors import (
     NextSignConnectionError,
     NextSignRateLimitError,
     NextSignServerError,
+    without_query_strings,
 )
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ class RetryPolicy:
     :param backoff_initial: first backoff in seconds, doubled on each retry.
     :param backoff_max: cap of one backoff.
     :param jitter: up to this many random seconds added to each backoff.
-    :param max_retry_after: cap of a server's ``Retry-After`` hint.
+    :param max_retry_after: cap of a server's ``Retry-After`` hint, for this caller's wait and for the
+        pause of the budget shared by every caller on the host (:meth:`pause_after`).
     """
 
     max_attempts: int = 6
@@ -51,11 +54,23 @@ class RetryPolicy:
         def wait(state: tenacity.RetryCallState) -> float:
             outcome = state.outcome
             err = outcome.exception() if outcome is not None else None
-            if isinstance(err, NextSignRateLimitError) and err.retry_after is not None:
-                return min(err.retry_after, cap)
+            hint = err.retry_after if isinstance(err, NextSignRateLimitError) else None
+            if hint is not None and math.isfinite(hint) and hint >= 0:
+                return min(hint, cap)
             return float(backoff(state))
 
         return _WaitFunc(wait)
+
+    def pause_after(self, err: NextSignRateLimitError) -> float:
+        """Seconds to pause the shared request budget after a 429: its ``Retry-After``, else 1 s.
+
+        Capped at ``max_retry_after``: the budget holds back every NextSign call on the host, so one
+        answer with ``Retry-After: 86400`` must not stop them all for a day.
+        """
+        hint = err.retry_after
+        if hint is None or not math.isfinite(hint) or hint < 0:
+            hint = 1.0
+        return min(hint, self.max_retry_after)
 
 
 class _WaitFunc(tenacity.wait.wait_base):
@@ -108,11 +123,16 @@ def _arguments(policy: RetryPolicy, write: bool, sleep: Callable[[float], Any] |
 
 
 def log_retry(state: tenacity.RetryCallState) -> None:
-    """Log a failed attempt and the wait before the next one (the error text never holds the key)."""
+    """Log a failed attempt and the wait before the next one.
+
+    The error text never holds the key (it travels in a header no exception prints) nor a URL's query
+    string (a pre-signed URL's query is its signature).
+    """
     outcome = state.outcome
     err = outcome.exception() if outcome is not None else None
     wait = state.next_action.sleep if state.next_action else 0.0
-    log.warning("NextSign request failed (%s); retry %d in %.1fs", err, state.attempt_number, wait)
+    reason = without_query_strings(str(err))
+    log.warning("NextSign request failed (%s); retry %d in %.1fs", reason, state.attempt_number, wait)
 
 
 def _retry_condition(write: bool) -> tenacity.retry_base:

@@ -201,8 +201,17 @@ class NextSignHook(BaseHook):
         return self.client.upload_document(content, name=name, mime_type=mime_type)
 
     def get_presigned_url(self, file_url: str) -> str:
-        """Document Retrieve: a time-limited download URL for a stored file."""
-        return self.client.get_presigned_url(file_url)
+        """Document Retrieve: a time-limited download URL for a stored file.
+
+        The URL works like a password until it expires, so it is registered with Airflow's secret
+        masker: task logs show neither the URL nor its query string.
+        """
+        url = self.client.get_presigned_url(file_url)
+        mask_secret(url)
+        query = url.partition("?")[2].partition("#")[0]
+        if query:  # HTTP libraries log the path and query without the host
+            mask_secret(query)
+        return url
 
     def convert_documents(self, documents: Any, *, tags: Any = None) -> list[dict[str, Any]]:
         """Document Convert: DOCX (with tags replaced) to PDF; returns ``[{"file", "name"}]``."""

@@ -1,4 +1,4 @@
-"""The operators' own check before any request: tags against a form's tag definitions.
+"""The operators' own checks before any request: tags against a form's tag definitions, extra body fields.
 
 Shape checks of tags, recipients and signing schemas: :mod:`airflow_provider_nextsign.api.payloads`.
 """
@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_nextsign.api.errors import NextSignInputError
+from airflow_provider_nextsign.api.payloads import check_settings
 
 
 def _type_error(tag: str, expected: str, value: Any) -> str | None:
@@ -57,3 +58,27 @@ def check_tags(tags: list[dict[str, Any]], form_tags: Sequence[Mapping[str, Any]
     if problems:
         raise NextSignInputError(f"Invalid tags: {'; '.join(problems)}. The form's tags are: {valid}")
     return payload
+
+
+def check_extra_fields(fields: Any, argument: str, owned: Mapping[str, str]) -> dict[str, Any]:
+    """Check a dict of extra request body fields (``case_fields``, ``submit_fields``) and return a copy.
+
+    :param argument: the operator argument holding ``fields``, named in the messages.
+    :param owned: body fields the operator sets itself, each mapped to the argument to use instead.
+    """
+    if fields is None:
+        return {}
+    if not isinstance(fields, Mapping):
+        raise NextSignInputError(
+            f"{argument} must be a dict of extra body fields, e.g. {{'folder': 'Leases'}}; got "
+            f"{type(fields).__name__}"
+        )
+    for name, use in owned.items():
+        if name in fields:
+            raise NextSignInputError(
+                f"{argument}: {name!r} is set by the operator; pass {use}=... instead of putting it here"
+            )
+    checked = dict(fields)
+    if "settings" in checked:
+        checked["settings"] = check_settings(checked["settings"])
+    return checked

@@ -9,9 +9,18 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_nextsign.api.payloads import check_recipients, check_signing_schemas
-from airflow_provider_nextsign.exceptions import NextSignNotFoundError
+from airflow_provider_nextsign.api.payloads import (
+    DOCX_MIME,
+    check_recipients,
+    check_settings,
+    check_signing_schemas,
+    check_title,
+    document_kind,
+    sniff_mime,
+)
+from airflow_provider_nextsign.exceptions import NextSignInputError, NextSignNotFoundError
 from airflow_provider_nextsign.links import NextSignCaseLink
+from airflow_provider_nextsign.operators._masking import mask_recipient_secrets
 from airflow_provider_nextsign.operators._reference import (
     case_id_of,
     create_once,
@@ -19,10 +28,21 @@ from airflow_provider_nextsign.operators._reference import (
     push_case,
     run_started_at,
 )
-from airflow_provider_nextsign.operators._storage import mime_type_for, read_source
+from airflow_provider_nextsign.operators._storage import read_source
+from airflow_provider_nextsign.operators._validation import check_extra_fields
 
 #: Above this combined size NextSign wants documents uploaded first and referenced by URL.
 INLINE_LIMIT_BYTES = 3_500_000
+
+#: Case Create body fields the operator sets from its own arguments (not from ``case_fields``).
+OWNED_FIELDS = {
+    "title": "title",
+    "recipients": "recipients",
+    "documents": "documents",
+    "settings": "settings",
+    "referenceId": "reference_id",
+    "signingSchemas": "signing_schemas",
+}
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "reminders": {"send": True, "amount": 2, "daysBetween": 3},
@@ -32,7 +52,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 
 def _load_document(index: int, doc: Any) -> dict[str, Any]:
-    """Return ``{"name", "content", "signObligated"}`` for one documents[] entry."""
+    """Return ``{"name", "content", "mime", "signObligated"}`` for one documents[] entry.
+
+    The content must be a PDF or a DOCX (judged by its bytes), and a ``.pdf`` / ``.docx`` name must
+    match it: checked here, before anything is uploaded or created.
+    """
     field = f"documents[{index}]"
     sign_obligated = True
     name: str | None = None
@@ -49,13 +73,23 @@ def _load_document(index: int, doc: Any) -> dict[str, Any]:
             )
     if isinstance(doc, (bytes, bytearray)):
         content = bytes(doc)
-        name = name or f"document-{index + 1}.pdf"
     else:
         source_name, content = read_source(doc, field=field)
         name = name or source_name
     if not content:
-        raise ValueError(f"{field}: {name} is empty")
-    return {"name": name, "content": content, "signObligated": sign_obligated}
+        raise ValueError(f"{field}: {name or 'the content'} is empty")
+    kind = document_kind(content)
+    if kind is None:
+        raise ValueError(
+            f"{field}: {repr(name) if name else 'the content'} is neither a PDF nor a DOCX (judged by its "
+            "bytes); NextSign accepts only those"
+        )
+    name = name or f"document-{index + 1}.{'docx' if kind == DOCX_MIME else 'pdf'}"
+    try:
+        mime = sniff_mime(content, name, None)
+    except NextSignInputError as err:
+        raise NextSignInputError(f"{field}: {err.message}") from None
+    return {"name": name, "content": content, "mime": mime, "signObligated": sign_obligated}
 
 
 class NextSignCreateCaseOperator(BaseOperator):
@@ -71,6 +105,9 @@ class NextSignCreateCaseOperator(BaseOperator):
     answer is lost is never sent again in the same attempt: the case is looked for during
     ``reconcile_window`` seconds (default: the connection's ``reconcile_window`` extra, else 3 x its
     timeout), and the next attempt looks it up completely before creating.
+
+    Every argument is checked before the first document is read or uploaded. Recipients' ``cpr``
+    numbers are masked in logs and in the rendered template fields.
     """
 
     template_fields: Sequence[str] = (
@@ -107,8 +144,13 @@ class NextSignCreateCaseOperator(BaseOperator):
         self.settings = settings
         self.reference_id = reference_id
         self.signing_schemas = signing_schemas
-        self.case_fields = case_fields or {}
+        self.case_fields = case_fields if case_fields is not None else {}
         self.nextsign_conn_id = nextsign_conn_id
+
+    def _do_render_template_fields(self, *args: Any, **kwargs: Any) -> None:
+        # Both the plain and the mapped-task render path of Airflow 2.11 and 3 end here.
+        super()._do_render_template_fields(*args, **kwargs)
+        mask_recipient_secrets(self.recipients)
 
     def _documents_payload(self, hook: Any, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         total = sum(len(d["content"]) for d in docs)
@@ -117,9 +159,7 @@ class NextSignCreateCaseOperator(BaseOperator):
             return [
                 {
                     "name": d["name"],
-                    "file": hook.upload_document(
-                        d["content"], name=d["name"], mime_type=mime_type_for(d["name"])
-                    ),
+                    "file": hook.upload_document(d["content"], name=d["name"], mime_type=d["mime"]),
                     "signObligated": d["signObligated"],
                 }
                 for d in docs
@@ -139,19 +179,20 @@ class NextSignCreateCaseOperator(BaseOperator):
 
         if not self.title:
             raise ValueError("title is required: the case title recipients see")
+        title = check_title(self.title)
         recipients = check_recipients(self.recipients)
+        fields = check_extra_fields(self.case_fields, "case_fields", OWNED_FIELDS)
+        if self.signing_schemas:
+            fields["signingSchemas"] = check_signing_schemas(self.signing_schemas, "signing_schemas")
+        settings = check_settings(self.settings if self.settings is not None else DEFAULT_SETTINGS)
         documents = self.documents
         if isinstance(documents, (str, bytes, os.PathLike, Mapping)) or not isinstance(documents, Sequence):
             documents = [documents]
         if not documents:
             raise ValueError("documents must list at least one document (path, ObjectStoragePath or bytes)")
         docs = [_load_document(i, d) for i, d in enumerate(documents)]
-        fields = dict(self.case_fields)
-        if self.signing_schemas:
-            fields["signingSchemas"] = check_signing_schemas(self.signing_schemas, "signing_schemas")
         reference_id = self.reference_id or default_reference_id(context)
         fields["referenceId"] = reference_id
-        settings = self.settings if self.settings is not None else DEFAULT_SETTINGS
 
         hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
         try_number = int(getattr(context["ti"], "try_number", 1) or 1)
@@ -161,7 +202,7 @@ class NextSignCreateCaseOperator(BaseOperator):
             if not payload:  # upload at most once, even when the create is repeated
                 payload.extend(self._documents_payload(hook, docs))
             return hook.create_case(
-                title=self.title, recipients=recipients, documents=payload, settings=settings, **fields
+                title=title, recipients=recipients, documents=payload, settings=settings, **fields
             )
 
         case = create_once(

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_nextsign.api.payloads import tag_list
+from airflow_provider_nextsign.api.errors import NextSignInputError
+from airflow_provider_nextsign.api.payloads import document_kind, sniff_mime, tag_list
 from airflow_provider_nextsign.operators._storage import (
-    DOCX_MIME,
     as_path,
+    download_to,
+    fit_name,
     is_folder,
     read_source,
-    write_stream,
 )
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
 
 
+def _open_signed(hook: Any, file_url: str) -> Iterator[bytes]:
+    """The chunks of a stored file, through a pre-signed URL asked for now."""
+    return hook.stream_file(hook.get_presigned_url(file_url))  # type: ignore[no-any-return]
+
+
 def _safe_name(name: str, default: str) -> str:
+    """A file name from NextSign's document name: no path, no odd characters, at most 255 bytes."""
     cleaned = _UNSAFE_NAME.sub("_", name.rsplit("/", 1)[-1]).strip(" .")
-    return cleaned or default
+    return fit_name(cleaned or default)
 
 
 class NextSignConvertDocumentOperator(BaseOperator):
@@ -59,10 +67,14 @@ class NextSignConvertDocumentOperator(BaseOperator):
         if not self.destination:
             raise ValueError("destination is required: a file path, or a folder ending in '/'")
         name, content = read_source(self.source, field="source")
-        if not name.lower().endswith(".docx") and not content.startswith(b"%PDF"):
-            raise ValueError(f"source: {name} is not a .docx (or PDF) file")
+        if document_kind(content) is None:
+            raise ValueError(f"source: {name} is not a .docx (or PDF) file, judged by its content")
+        try:
+            mime = sniff_mime(content, name, None)  # a PDF is passed through, labelled as a PDF
+        except NextSignInputError as err:
+            raise NextSignInputError(f"source: {err.message}") from None
         hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
-        file_url = hook.upload_document(content, name=name, mime_type=DOCX_MIME)
+        file_url = hook.upload_document(content, name=name, mime_type=mime)
         converted = hook.convert_documents([{"file": file_url, "name": name}], tags=tags)
         if not converted or not converted[0].get("file"):
             raise ValueError(f"NextSign converted {name} but returned no document")
@@ -70,8 +82,7 @@ class NextSignConvertDocumentOperator(BaseOperator):
         destination = as_path(self.destination)
         if is_folder(self.destination):
             destination = destination / _safe_name(pdf.get("name") or "", name.rsplit(".", 1)[0] + ".pdf")
-        url = hook.get_presigned_url(pdf["file"])
-        size = write_stream(destination, hook.stream_file(url))
+        size = download_to(destination, functools.partial(_open_signed, hook, str(pdf["file"])))
         self.log.info("Converted %s to %s (%d bytes)", name, destination, size)
         return str(destination)
 
@@ -80,7 +91,10 @@ class NextSignSignedDocumentsToStorageOperator(BaseOperator):
     """Stream the signed PDFs of a case into a storage folder; returns the written paths.
 
     Each signed document is fetched from a fresh pre-signed URL and written chunk by chunk to
-    ``destination/<case_id>/<document name>`` (constant memory, any fsspec scheme).
+    ``destination/<case_id>/<document name>`` (constant memory, any fsspec scheme). Each file is
+    written under a temporary name and renamed when complete; a download that breaks off part way is
+    started again (three attempts in all). Names longer than 255 bytes are shortened, keeping the
+    extension and adding a hash of the full name.
 
     :param case_id: the signed case.
     :param destination: a folder: local path, ``ObjectStoragePath`` or ``scheme://`` string.
@@ -131,11 +145,11 @@ class NextSignSignedDocumentsToStorageOperator(BaseOperator):
         for index, doc in enumerate(docs, start=1):
             name = _safe_name(str(doc.get("name") or ""), f"signed-{index}.pdf")
             if name in used:
-                name = f"{index}-{name}"
+                name = fit_name(f"{index}-{name}")
             used.add(name)
             target = folder / name
-            url = hook.get_presigned_url(doc["file"])
-            size = write_stream(target, hook.stream_file(url))
+            # A fresh pre-signed URL for each attempt: a restarted download may outlive the first one.
+            size = download_to(target, functools.partial(_open_signed, hook, str(doc["file"])))
             self.log.info("Wrote %s (%d bytes)", target, size)
             written.append(str(target))
         return written

@@ -7,8 +7,14 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_nextsign.api.payloads import check_recipients, check_signing_schemas, tag_list
+from airflow_provider_nextsign.api.payloads import (
+    check_recipients,
+    check_signing_schemas,
+    check_title,
+    tag_list,
+)
 from airflow_provider_nextsign.links import NextSignCaseLink
+from airflow_provider_nextsign.operators._masking import mask_recipient_secrets
 from airflow_provider_nextsign.operators._reference import (
     case_id_of,
     create_once,
@@ -16,7 +22,16 @@ from airflow_provider_nextsign.operators._reference import (
     push_case,
     run_started_at,
 )
-from airflow_provider_nextsign.operators._validation import check_tags
+from airflow_provider_nextsign.operators._validation import check_extra_fields, check_tags
+
+#: Forms Submit body fields the operator sets from its own arguments (not from ``submit_fields``).
+OWNED_FIELDS = {
+    "tags": "tags",
+    "recipients": "recipients",
+    "title": "title",
+    "referenceId": "reference_id",
+    "signingSchemas": "signing_schemas",
+}
 
 
 class NextSignSubmitFormOperator(BaseOperator):
@@ -26,6 +41,8 @@ class NextSignSubmitFormOperator(BaseOperator):
     tags, values of the wrong type), recipients locally (email, ``cpr`` when ``needsCpr``, signing
     schemas). The submit carries a ``referenceId`` (default: from dag, task, map index and run id), so a
     retried task reuses the case it already created instead of creating a second one.
+
+    Recipients' ``cpr`` numbers are masked in logs and in the rendered template fields.
 
     Works with dynamic task mapping, e.g. ``.partial(form_id=..., recipients=...).expand(tags=rows)`` or
     ``.expand_kwargs(rows)``.
@@ -76,9 +93,14 @@ class NextSignSubmitFormOperator(BaseOperator):
         self.title = title
         self.reference_id = reference_id
         self.signing_schemas = signing_schemas
-        self.submit_fields = submit_fields or {}
+        self.submit_fields = submit_fields if submit_fields is not None else {}
         self.reconcile_window = reconcile_window
         self.nextsign_conn_id = nextsign_conn_id
+
+    def _do_render_template_fields(self, *args: Any, **kwargs: Any) -> None:
+        # Both the plain and the mapped-task render path of Airflow 2.11 and 3 end here.
+        super()._do_render_template_fields(*args, **kwargs)
+        mask_recipient_secrets(self.recipients)
 
     def execute(self, context: Any) -> str:
         from airflow_provider_nextsign.hooks.nextsign import NextSignHook
@@ -87,11 +109,11 @@ class NextSignSubmitFormOperator(BaseOperator):
             raise ValueError("form_id is required: the id of the NextSign form to fill")
         tags = tag_list(self.tags, infer_types=False)
         recipients = check_recipients(self.recipients)
-        fields = dict(self.submit_fields)
+        fields = check_extra_fields(self.submit_fields, "submit_fields", OWNED_FIELDS)
         if self.signing_schemas:
             fields["signingSchemas"] = check_signing_schemas(self.signing_schemas, "signing_schemas")
-        if self.title:
-            fields["title"] = self.title
+        if self.title not in (None, ""):  # empty: the form's own title
+            fields["title"] = check_title(self.title)
         reference_id = self.reference_id or default_reference_id(context)
         fields["referenceId"] = reference_id
 

@@ -5,6 +5,10 @@ Both take :class:`~.frames.CaseFrames` chunks and keep the per-case state an inc
 
 * SQL: in the table ``{prefix}report_state``, written in the same transaction as the chunk's rows;
 * files: in ``_nextsign_report_state.json`` beside the table folders, written after the last chunk.
+
+Files are written under a temporary name and renamed when complete. CSV text cells that a spreadsheet
+would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) get a leading
+``'``, as does a cell that starts with ``'`` already; :func:`read_file_report` removes it again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
 
 STATE_FILE = "_nextsign_report_state.json"
 FORMATS = ("parquet", "csv")
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP "CSV injection"), and
+#: the escape character itself, so that escaping can be undone without doubt.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 @dataclass
@@ -308,6 +315,8 @@ class FileReportWriter:
         """Write one chunk's three tables as part files; all fetched cases count as inserted."""
         import contextlib
 
+        from airflow_provider_nextsign.operators._storage import atomic_open
+
         if frames.cases.empty:
             self.load_state().update(frames.listed_updated_at)
             return WriteResult()
@@ -321,11 +330,11 @@ class FileReportWriter:
             folder = self.root / table
             with contextlib.suppress(NotImplementedError, OSError):  # object stores have no folders
                 folder.mkdir(parents=True, exist_ok=True)
-            with (folder / name).open("wb") as fh:
+            with atomic_open(folder / name) as fh:
                 if self.fmt == "parquet":
                     frame.to_parquet(fh, index=False)
                 else:
-                    fh.write(frame.to_csv(index=False).encode())
+                    fh.write(_escape_formulas(frame).to_csv(index=False).encode())
         self.load_state().update(frames.listed_updated_at)
         return WriteResult(inserted=len(frames.cases))
 
@@ -334,8 +343,37 @@ class FileReportWriter:
 
     def finish(self) -> None:
         """Persist the state (call once, after the last chunk)."""
+        from airflow_provider_nextsign.operators._storage import atomic_open
+
         state = self.load_state()
-        self.state_path.write_text(json.dumps({"version": 1, "cases": state}, separators=(",", ":")))
+        with atomic_open(self.state_path) as fh:  # a crash mid-write keeps the last good state
+            fh.write(json.dumps({"version": 1, "cases": state}, separators=(",", ":")).encode())
+
+
+def _is_text(series: pd.Series) -> bool:
+    return series.dtype == object or str(series.dtype).startswith("string")
+
+
+def _escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells starting like a spreadsheet formula (or with ``'``) get a leading ``'``."""
+    escaped = frame.copy()
+    for name in frame.columns:
+        if _is_text(frame[name]):
+            escaped[name] = frame[name].map(
+                lambda v: f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_STARTS) else v,
+                na_action="ignore",
+            )
+    return escaped
+
+
+def _unescape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Undo :func:`_escape_formulas`."""
+    for name in frame.columns:
+        if _is_text(frame[name]):
+            frame[name] = frame[name].map(
+                lambda v: v[1:] if isinstance(v, str) and v.startswith("'") else v, na_action="ignore"
+            )
+    return frame
 
 
 def _read_part(fh: Any, table: Table, fmt: str) -> pd.DataFrame:
@@ -346,6 +384,7 @@ def _read_part(fh: Any, table: Table, fmt: str) -> pd.DataFrame:
     else:
         stamps = [c.name for c in table.columns if c.dtype == TIMESTAMP]
         frame = pd.read_csv(fh, dtype={c.name: c.dtype for c in table.columns if c.dtype != TIMESTAMP})
+        frame = _unescape_formulas(frame)
         for name in stamps:
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
     return frame.astype(table.dtypes)

@@ -14,6 +14,9 @@ from airflow_provider_nextsign.sandbox.seed import seed_cases
 
 router = APIRouter(prefix="/_sandbox")
 
+#: Most cases one ``POST /_sandbox/seed`` creates (each costs memory; call again for more).
+MAX_SEED_COUNT = 10_000
+
 
 async def _body(request: Request) -> dict[str, Any]:
     check_bearer(request)
@@ -70,6 +73,11 @@ async def cases(request: Request) -> JSONResponse:
 async def seed(request: Request) -> JSONResponse:
     """Bulk-create cases: ``{"count", "status", "folder", "title", "referenceId", "recipients"}``."""
     body = await _body(request)
+    count = body.get("count", 1)
+    if isinstance(count, int) and not isinstance(count, bool) and count > MAX_SEED_COUNT:
+        raise ApiError(
+            400, {"message": f"count {count} is above {MAX_SEED_COUNT} per request; seed in batches"}
+        )
     try:
         ids = await run_in_threadpool(lambda: seed_cases(sandbox_of(request), **body))
     except (TypeError, ValueError) as err:
@@ -124,15 +132,21 @@ async def add_webhook(request: Request) -> JSONResponse:
         )
     except ValueError as err:
         raise ApiError(400, {"message": str(err)}) from None
-    return JSONResponse({"webhook": hook})
+    return JSONResponse({"webhook": _masked(hook)})
 
 
 @router.get("/webhooks")
 async def list_webhooks(request: Request) -> JSONResponse:
-    """Registered targets and the delivery log."""
+    """Registered targets (custom header values masked) and the delivery log."""
     check_bearer(request)
     webhooks = _dispatcher(request)
-    return JSONResponse({"webhooks": webhooks.list(), "deliveries": list(webhooks.deliveries)})
+    listed = [_masked(hook) for hook in webhooks.list()]
+    return JSONResponse({"webhooks": listed, "deliveries": list(webhooks.deliveries)})
+
+
+def _masked(hook: dict[str, Any]) -> dict[str, Any]:
+    """The webhook with its custom header values as ``***``: they usually carry the receiver's secret."""
+    return {**hook, "headers": dict.fromkeys(hook.get("headers") or {}, "***")}
 
 
 @router.delete("/webhooks/{webhook_id}")

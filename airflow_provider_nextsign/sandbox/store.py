@@ -277,12 +277,14 @@ class Persister:
                     for key, f in self.store.files.items()
                     if f.data is not None and _blob_name(key) not in self._written
                 }
-            self.blobs.mkdir(parents=True, exist_ok=True)
+            # The state holds the sandbox's API key: only its user may read it (0600, folder 0700).
+            self.blobs.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.blobs, 0o700)
             for name, data in blobs.items():
-                (self.blobs / name).write_bytes(data or b"")
+                _write_private(self.blobs / name, data or b"")
                 self._written.add(name)
             tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(json.dumps(state))
+            _write_private(tmp, json.dumps(state).encode())
             os.replace(tmp, self.path)
         except OSError:
             log.exception("could not write the sandbox state file %s", self.path)
@@ -295,6 +297,19 @@ class Persister:
             self._thread.join(timeout=5)
         self.store.on_change = None
         self._save()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by this user only (mode 0600, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode through os.open
+        with os.fdopen(fd, "wb") as handle:
+            fd = -1
+            handle.write(data)
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def b64decode(value: str) -> bytes:

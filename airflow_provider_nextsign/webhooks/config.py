@@ -10,6 +10,8 @@ log = logging.getLogger(__name__)
 SECTION = "nextsign"
 DEFAULT_HEADER = "X-Webhook-Token"
 DEFAULT_CONN_ID = "nextsign_default"
+#: Seconds a sender gets to deliver the whole body once its secret header was accepted.
+DEFAULT_BODY_TIMEOUT = 10.0
 #: The connection extra holding the shared secret NextSign sends in the custom header.
 SECRET_EXTRA = "webhook_secret"
 
@@ -24,7 +26,6 @@ class ReceiverSettings:
 
     conn_id: str
     company_id: str
-    header: str
     secret: str | None = field(repr=False)
     partition_by_case: bool = True
 
@@ -51,6 +52,32 @@ def default_conn_id() -> str:
     return _conf("webhook_conn_id", DEFAULT_CONN_ID)
 
 
+def secret_header() -> str:
+    """``[nextsign] webhook_secret_header``: the header that carries the shared secret."""
+    return _conf("webhook_secret_header", DEFAULT_HEADER).strip() or DEFAULT_HEADER
+
+
+def allowed_conn_ids() -> frozenset[str] | None:
+    """``[nextsign] webhook_allowed_conn_ids``: the connections the receiver serves (``None``: any).
+
+    A comma-separated list; ``webhook_conn_id`` (the default route's connection) is always allowed.
+    """
+    listed = {part.strip() for part in _conf("webhook_allowed_conn_ids", "").split(",") if part.strip()}
+    return frozenset(listed | {default_conn_id()}) if listed else None
+
+
+def body_timeout() -> float:
+    """``[nextsign] webhook_body_timeout``: seconds to receive a body after the secret was accepted."""
+    from airflow.configuration import conf
+
+    value = float(conf.getfloat(SECTION, "webhook_body_timeout", fallback=DEFAULT_BODY_TIMEOUT))
+    if not value > 0:
+        raise ValueError(
+            f"[{SECTION}] webhook_body_timeout must be a positive number of seconds, got {value}"
+        )
+    return value
+
+
 def settings_for(conn_id: str) -> ReceiverSettings:
     """Read the settings for ``conn_id``; :class:`UnknownConnectionError` if missing or not NextSign."""
     from airflow.exceptions import AirflowNotFoundException
@@ -70,7 +97,6 @@ def settings_for(conn_id: str) -> ReceiverSettings:
     return ReceiverSettings(
         conn_id=conn_id,
         company_id=conn.login,
-        header=_conf("webhook_secret_header", DEFAULT_HEADER),
         secret=None if secret is None else str(secret),
         partition_by_case=_conf_bool("webhook_partition_by_case", True),
     )

@@ -53,6 +53,8 @@ def parse_delivery(body: bytes) -> WebhookDelivery:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as err:
         raise WebhookPayloadError(f"the body is not JSON ({err})") from None
+    except RecursionError:  # e.g. 1 MB of "[": Python's parser recurses once per level
+        raise WebhookPayloadError("the body is JSON nested too deeply to be a NextSign delivery") from None
     if not isinstance(data, dict):
         raise WebhookPayloadError(f"the body must be a JSON object, got {type(data).__name__}")
     trigger = data.get("trigger")

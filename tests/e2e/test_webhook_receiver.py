@@ -294,8 +294,9 @@ def test_routes_unknown_connection_missing_secret_and_unwatched_trigger(
         by_name = post(f"{url}/nextsign/webhooks/nextsign_other", signed, secret)
         again = post(f"{url}/nextsign/webhooks", signed, secret)
 
-    assert unknown.status_code == 404 and "'nope'" in unknown.json()["message"]
-    assert no_secret.status_code == 503
+    # Unknown and secretless connections get the one 401 a wrong secret gets: nothing to probe.
+    assert unknown.status_code == no_secret.status_code == 401
+    assert unknown.json() == no_secret.json() == {"message": f"missing or wrong {HEADER} header"}
     assert unwatched.status_code == 200 and unwatched.json()["status"] == "no_asset"
     assert by_name.status_code == 200 and by_name.json()["status"] == "recorded"
     # Same company through the default route: the same delivery, so a duplicate.
@@ -365,3 +366,104 @@ def test_oversized_bodies_are_413_with_or_without_content_length(nextsign_sandbo
     assert "content-length" not in {k.lower() for k in chunked.request.headers}
     assert (sized.status_code, chunked.status_code) == (413, 413)
     assert events_on(f"nextsign://{nextsign_sandbox.company_id}/case_signed") == []
+
+
+@FAST
+def test_the_allow_list_limits_the_connections_served(nextsign_sandbox, secret, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_OTHER", os.environ["AIRFLOW_CONN_NEXTSIGN_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_THIRD", os.environ["AIRFLOW_CONN_NEXTSIGN_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW__NEXTSIGN__WEBHOOK_ALLOWED_CONN_IDS", "nextsign_other, unused")
+    nextsign_sandbox.seed_cases(1)
+    signed = {"trigger": "case_signed", "case": nextsign_sandbox.cases()[0]}
+    with serve(api_server_app()) as url:
+        third = post(f"{url}/nextsign/webhooks/nextsign_third", signed, secret)
+        other = post(f"{url}/nextsign/webhooks/nextsign_other", signed, secret)
+        default = post(f"{url}/nextsign/webhooks", signed, secret)  # webhook_conn_id is always served
+    assert third.status_code == 401
+    assert other.json()["status"] == "recorded" and default.json()["status"] == "duplicate"
+
+
+def _memory_kib(pid: int, field: str) -> int:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of a process, in KiB."""
+    from pathlib import Path
+
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(dict(line.split(":", 1) for line in lines)[field].split()[0])
+
+
+def _reset_peak_rss(pid: int) -> int:
+    """Restart the peak (VmHWM) from the current resident size (Linux); return that size in KiB."""
+    from pathlib import Path
+
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return _memory_kib(pid, "VmRSS")
+
+
+def _send_chunked(port: int, path: str, headers: dict[str, str], total: int) -> tuple[int | None, int]:
+    """POST ``total`` bytes chunked, stopping once the server answers; return (status, bytes sent)."""
+    import select
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Transfer-Encoding: chunked"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    chunk = b'{"pad": "' + b"a" * (1 << 16) + b'"}'
+    sent = 0
+    with sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        while sent < total and not select.select([sock], [], [], 0)[0]:
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+        else:
+            if sent >= total:
+                sock.sendall(b"0\r\n\r\n")
+        try:
+            answer = sock.recv(4096)
+        except ConnectionResetError:
+            return None, sent
+    return (int(answer.split(b" ", 2)[1]) if answer else None), sent
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc peak-RSS reset")
+def test_large_chunked_bodies_cost_the_api_server_under_5_mb(nextsign_sandbox, secret, tmp_path):
+    """64 MiB chunked bodies without, with a wrong and with the right secret, against a receiver process."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.e2e._receiver_process", "serve", str(port)],
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                warm = post(f"http://127.0.0.1:{port}/nextsign/webhooks", b"{}", secret)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "receiver did not start"
+                time.sleep(0.2)
+        assert warm.status_code == 400
+        for token in (None, "guess", secret):  # warm every path once before measuring
+            _send_chunked(port, "/nextsign/webhooks", {HEADER: token} if token else {}, 2 << 20)
+        baseline_kib = _reset_peak_rss(server.pid)
+        answers = [
+            _send_chunked(port, "/nextsign/webhooks", headers, 64 << 20)
+            for headers in ({}, {HEADER: "guess"}, {HEADER: secret})
+        ]
+        growth_kib = _memory_kib(server.pid, "VmHWM") - baseline_kib
+    finally:
+        server.terminate()
+        server.wait(30)
+    print(f"receiver process: peak RSS grew by {growth_kib} KiB over three 64 MiB bodies")
+    assert growth_kib < 5 * 1024, f"peak RSS grew by {growth_kib} KiB"
+    assert [status for status, _ in answers] == [401, 401, 413], answers
+    assert all(sent < 16 << 20 for _, sent in answers), answers  # refused long before the 64 MiB

@@ -131,3 +131,19 @@ def test_plugin_and_package_import_neither_airflow_nor_fastapi():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_state_file_and_stored_files_are_private_to_the_user(tmp_path):
+    state = tmp_path / "sandbox.json"
+    old_umask = os.umask(0o022)  # the usual default: new files readable by everyone
+    try:
+        with SandboxServer(state_file=str(state)) as server, requests.Session() as session:
+            Api(server.url, server.company_id, server.api_key, session).create()
+    finally:
+        os.umask(old_umask)
+    assert "api_key" in state.read_text()  # it holds the sandbox's key...
+    assert state.stat().st_mode & 0o777 == 0o600  # ...so only its user may read it
+    blobs = tmp_path / "sandbox.json.files"
+    assert blobs.stat().st_mode & 0o777 == 0o700
+    assert [p.stat().st_mode & 0o777 for p in blobs.iterdir()] == [0o600] * len(list(blobs.iterdir()))
+    assert list(blobs.iterdir())

@@ -142,3 +142,13 @@ def test_rolling_window_with_a_fake_clock():
     now[0] = 30.0
     assert limiter.acquire("k") is None
     assert limiter.acquire("k") == pytest.approx(10.0)
+
+
+def test_seed_count_is_capped(api, nextsign_sandbox):
+    from airflow_provider_nextsign.sandbox.routes_control import MAX_SEED_COUNT
+
+    answer = api.control("seed", count=MAX_SEED_COUNT + 1)
+    assert answer.status_code == 400 and "count" in answer.json()["message"]
+    assert str(MAX_SEED_COUNT) in answer.json()["message"]
+    assert nextsign_sandbox.cases() == []
+    assert len(api.control("seed", count=3).json()["case_ids"]) == 3

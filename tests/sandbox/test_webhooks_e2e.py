@@ -60,3 +60,15 @@ def test_webhook_registration_errors_and_removal(api, nextsign_sandbox, receiver
     api.create()
     time.sleep(0.1)
     assert received == []
+
+
+def test_the_control_api_never_shows_custom_header_values(api, receiver):
+    url = receiver[0]
+    added = api.control(
+        "webhooks", url=url, triggers=["case_signed"], headers={"X-Webhook-Token": "s3cret-42"}
+    )
+    listed = api.get(f"{api.url}/_sandbox/webhooks")
+    for answer in (added, listed):
+        assert answer.status_code == 200 and "s3cret-42" not in answer.text
+    (webhook,) = listed.json()["webhooks"]
+    assert webhook["headers"] == {"X-Webhook-Token": "***"}  # the name stays, to check the set-up

@@ -100,3 +100,26 @@ def make_context(**ti_kwargs) -> dict:
     """A minimal task context around a :class:`FakeTI`."""
     ti = FakeTI(**ti_kwargs)
     return {"ti": ti, "run_id": ti.run_id}
+
+
+def docx_bytes(text: str = "Hello {{customer_name}}") -> bytes:
+    """The smallest file that is a DOCX to a sniffer: a ZIP holding ``word/document.xml``."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        archive.writestr("word/document.xml", f'<?xml version="1.0"?><document>{text}</document>')
+    return buffer.getvalue()
+
+
+def zip_bytes() -> bytes:
+    """A ZIP that is not a DOCX (starts with ``PK`` like one)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes.txt", "not a document")
+    return buffer.getvalue()

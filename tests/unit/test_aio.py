@@ -158,3 +158,12 @@ async def test_waiting_never_blocks_the_event_loop(server, budget):
         await client.get_cases(["a"])
     task.cancel()
     assert ticks >= 5
+
+
+async def test_a_huge_retry_after_reaches_the_shared_budget_capped_by_the_policy(server, budget):
+    server["fail_next"], server["retry_after"] = 1, "86400"
+    policy = RetryPolicy(jitter=0.0, max_retry_after=0.01)
+    async with _client(server, budget) as client:
+        client.retry_policy = policy
+        assert [c["_id"] for c in await client.get_cases(["a"])] == ["a"]
+    assert budget.penalties == [0.01]

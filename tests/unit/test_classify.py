@@ -203,3 +203,10 @@ def test_without_the_debug_switch_nothing_is_logged(monkeypatch, caplog):
     with caplog.at_level("INFO", logger="airflow_provider_nextsign.api.shapes"):
         classify("case_get", 200, {"status": "case_found", "case": {"_id": "abc123"}})
     assert caplog.records == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "Infinity", "1e400", "  nan  "])
+def test_non_finite_retry_after_is_no_hint(value):
+    with pytest.raises(NextSignRateLimitError) as info:
+        classify("case_get", 429, "", retry_after=value)
+    assert info.value.retry_after is None

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC
 
 import pytest
 
 from airflow_provider_nextsign import __version__
+from airflow_provider_nextsign.api import payloads
 from airflow_provider_nextsign.api.errors import NextSignInputError, NextSignNotFoundError
 
 from .conftest import API_KEY, COMPANY, FILES, HOST, V2, V3
 
 CASE = {"_id": "657b2ffb0965b111023fb0d1", "title": "Contract", "recipients": []}
 CREATED = {"status": "OK", "message": "Contract created", "contract": CASE}
+URL_DOC = "https://storage.test/a.pdf"
 RECIPIENTS = [{"name": "Jane Doe", "email": "jane@example.com", "signing": True, "group": 0}]
 
 
@@ -296,7 +299,7 @@ def test_find_case_by_reference_confirms_summary_items_with_case_get(client, req
 def test_find_case_by_reference_skips_other_titles_and_older_cases_without_reading_them(
     client, requests_mock
 ):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     pages = {
         ("pending", 0): [
@@ -309,7 +312,7 @@ def test_find_case_by_reference_skips_other_titles_and_older_cases_without_readi
     requests_mock.get(
         f"{V2}/case/c/get", json={"status": "case_found", "case": {"_id": "c", "referenceId": "r1"}}
     )
-    since = datetime(2026, 12, 1, 9, 50, tzinfo=timezone.utc)
+    since = datetime(2026, 12, 1, 9, 50, tzinfo=UTC)
     assert client.find_case_by_reference("r1", since=since, title="Lease")["_id"] == "c"
     assert [r.path for r in requests_mock.request_history[1:]] == [f"/api/v2/{COMPANY}/case/c/get"]
 
@@ -340,6 +343,21 @@ def test_find_case_by_reference_says_absent_only_after_two_identical_passes_of_e
         (lambda c: c.get_cases(["ok", "a,b"]), r"case_ids\[1\]"),
         (lambda c: list(c.list_cases(status="done")), "status"),
         (lambda c: list(c.list_cases(page_size=0)), "page_size"),
+        (lambda c: list(c.list_cases(folder="")), "folder"),
+        (
+            lambda c: c.submit_form(
+                "F1", tags={}, recipients=[{"name": "J", "email": "j@x.dk", "type": "fax"}]
+            ),
+            r"recipients\[0\].type",
+        ),
+        (
+            lambda c: c.submit_form("F1", tags={}, recipients=[{"name": "J", "type": "phone"}]),
+            r"recipients\[0\].phone",
+        ),
+        (
+            lambda c: c.submit_form("F1", tags={"when": object()}, recipients=RECIPIENTS),
+            "must be text, a number",
+        ),
         (lambda c: c.submit_form("F1", tags="x", recipients=RECIPIENTS), "tags"),
         (lambda c: c.submit_form("F1", tags={}, recipients=[]), "recipients"),
         (
@@ -364,7 +382,7 @@ def test_find_case_by_reference_says_absent_only_after_two_identical_passes_of_e
         ),
         (
             lambda c: c.create_case(
-                title="T", recipients=RECIPIENTS, documents=[{"name": "a", "file": "x"}], settings=None
+                title="T", recipients=RECIPIENTS, documents=[{"name": "a", "file": URL_DOC}], settings=None
             ),
             "settings",
         ),
@@ -405,3 +423,76 @@ def test_needs_cpr_without_cpr_is_sent_as_production_does(client, requests_mock)
     assert requests_mock.last_request.json()["recipients"] == [
         {"name": "J", "email": "j@x.dk", "needsCpr": True, "signing": True}
     ]
+
+
+@pytest.mark.parametrize("bad", [".", "..", " .. ", "...", "../x", "a.b", "%2e%2e", "a;b", "c1\x00", "ø"])
+def test_ids_are_refused_unless_letters_digits_dash_underscore(client, requests_mock, bad):
+    # urllib3 removes "." and ".." path segments: get_case("..") would reach /api/v2/{company}/get.
+    calls = (client.get_case, client.delete_case, client.get_form, client.get_form_tags)
+    for call in (*calls, lambda value: client.get_cases(["c1", value])):
+        with pytest.raises(NextSignInputError, match=r"_id|case_ids\[1\]"):
+            call(bad)
+    assert requests_mock.call_count == 0
+
+
+def test_object_ids_and_sandbox_style_ids_pass(client, requests_mock):
+    for case_id in ("657b2ffb0965b111023fb0d1", "c1", "case_2-b"):
+        requests_mock.get(f"{V2}/case/{case_id}/get", json={"case": {"_id": case_id}})
+        assert client.get_case(case_id) == {"_id": case_id}
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "mime_type", "message"),
+    [
+        (b"hello", "notes.pdf", None, r"'notes.pdf' is neither a PDF nor a DOCX"),
+        (b"PK\x03\x04 not a zip", "offer.docx", None, "neither a PDF nor a DOCX"),
+        ("zip", "offer.docx", None, "neither a PDF nor a DOCX"),
+        (b"%PDF-1.7 x", "offer.pdf", payloads.DOCX_MIME, "is a PDF, but mime_type says"),
+        ("docx", "offer.docx", payloads.PDF_MIME, "is a DOCX, but mime_type says"),
+        (b"%PDF-1.7 x", "offer.docx", None, r"is a PDF, but its name ends in \.docx"),
+        ("docx", "offer.pdf", None, r"is a DOCX, but its name ends in \.pdf"),
+    ],
+)
+def test_upload_sniffs_the_content_before_sending(client, requests_mock, content, name, mime_type, message):
+    from .conftest import docx_bytes, zip_bytes
+
+    content = {"zip": zip_bytes(), "docx": docx_bytes()}.get(content, content)
+    with pytest.raises(NextSignInputError, match=message):
+        client.upload_document(content, name=name, mime_type=mime_type)
+    assert requests_mock.call_count == 0
+
+
+def test_upload_labels_a_docx_by_its_content(client, requests_mock):
+    from .conftest import docx_bytes
+
+    requests_mock.post(f"{V3}/upload", json={"url": "https://storage.test/offer"})
+    client.upload_document(docx_bytes(), name="offer")
+    assert payloads.DOCX_MIME.encode() in requests_mock.last_request.body
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        (base64.b64encode(b"hello").decode(), r"documents\[0\].file: 'a.pdf' is neither a PDF nor a DOCX"),
+        ("data:application/pdf;base64," + base64.b64encode(b"hi").decode(), r"documents\[0\].file"),
+        ("not base64 at all!", r"documents\[0\].file is neither a stored-file URL nor base64"),
+    ],
+)
+def test_inline_base64_documents_are_sniffed_before_sending(client, requests_mock, file, message):
+    documents = [{"name": "a.pdf", "file": file, "fileIsBlob": True}]
+    with pytest.raises(NextSignInputError, match=message):
+        client.create_case(title="T", recipients=RECIPIENTS, documents=documents, settings={})
+    assert requests_mock.call_count == 0
+
+
+def test_inline_docx_and_data_url_pdf_pass(client, requests_mock):
+    from .conftest import docx_bytes
+
+    requests_mock.post(f"{V2}/case/create", json=CREATED)
+    documents = [
+        {"name": "a.docx", "file": base64.b64encode(docx_bytes()).decode(), "fileIsBlob": True},
+        {"name": "b.pdf", "file": "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4").decode()},
+        {"name": "c.pdf", "file": "https://storage.test/c.pdf"},
+    ]
+    client.create_case(title="T", recipients=RECIPIENTS, documents=documents, settings={})
+    assert requests_mock.last_request.json()["documents"] == documents

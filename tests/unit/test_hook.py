@@ -113,7 +113,7 @@ def test_each_hook_method_reaches_its_endpoint(hook, requests_mock):
     assert hook.get_cases(["c1"]) == [case]
     assert (
         hook.create_case(
-            title="T", recipients=recipients, documents=[{"name": "a", "file": "x"}], settings={}
+            title="T", recipients=recipients, documents=[{"name": "a", "file": "https://s/a"}], settings={}
         )
         == case
     )

@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from airflow_provider_nextsign.api.payloads import DOCX_MIME
 from airflow_provider_nextsign.operators.cases import (
     INLINE_LIMIT_BYTES,
     NextSignCreateCaseOperator,
@@ -45,7 +46,7 @@ def test_small_documents_go_inline_from_path_storage_path_and_bytes(requests_moc
         documents=[
             str(tmp_path / "lease.pdf"),
             ObjectStoragePath(f"file://{tmp_path}/terms.pdf"),
-            {"content": b"%PDF annex", "name": "annex.pdf", "signObligated": False},
+            {"content": b"%PDF-1.4 annex", "name": "annex.pdf", "signObligated": False},
         ],
     )
     assert op.execute(context) == "c1"
@@ -63,12 +64,12 @@ def test_small_documents_go_inline_from_path_storage_path_and_bytes(requests_moc
 
 def test_documents_over_3_5_mb_are_uploaded_first(requests_mock, tmp_path):
     big = tmp_path / "big.pdf"
-    big.write_bytes(b"%PDF" + b"0" * (INLINE_LIMIT_BYTES - 3))
+    big.write_bytes(b"%PDF-" + b"0" * (INLINE_LIMIT_BYTES - 4))
     upload = requests_mock.post(UPLOAD_URL, json={"url": f"https://store.test/{COMPANY}/case/big.pdf"})
     create = requests_mock.post(CREATE_URL, json=_created("c2"))
 
     NextSignCreateCaseOperator(
-        task_id="create", title="Big", recipients=RECIPIENTS, documents=[big, b"%PDF small"]
+        task_id="create", title="Big", recipients=RECIPIENTS, documents=[big, b"%PDF-1.4 small"]
     ).execute(_context())
 
     assert upload.call_count == 2
@@ -132,4 +133,74 @@ def test_delete_of_a_gone_case_counts_as_deleted(requests_mock, caplog, capsys):
 def test_delete_needs_a_case_id(requests_mock):
     with pytest.raises(ValueError, match="case_id"):
         NextSignDeleteCaseOperator(task_id="delete", case_id="").execute(_context())
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize("bogus", [".", ".."])
+def test_delete_refuses_a_dot_id_instead_of_reporting_it_deleted(requests_mock, bogus):
+    requests_mock.get(f"{V2}/delete", json={"status": "removed", "return": {"deletedCount": 0}})
+    requests_mock.get(f"{V2}/case/delete", json={"status": "removed", "return": {"deletedCount": 0}})
+    with pytest.raises(ValueError, match="case_id"):
+        NextSignDeleteCaseOperator(task_id="delete", case_id=bogus).execute(_context())
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (b"plain text, not a document", "documents[1]: the content is neither a PDF nor a DOCX"),
+        ({"content": PDF, "name": "a.docx"}, "documents[1]: 'a.docx' is a PDF, but its name ends in .docx"),
+    ],
+)
+def test_documents_are_sniffed_before_any_request(requests_mock, tmp_path, document, expected):
+    big = tmp_path / "big.pdf"
+    big.write_bytes(b"%PDF-" + b"0" * INLINE_LIMIT_BYTES)  # would be uploaded first
+    with pytest.raises(ValueError) as err:
+        NextSignCreateCaseOperator(
+            task_id="create", title="T", recipients=RECIPIENTS, documents=[big, document]
+        ).execute(_context())
+    assert expected in str(err.value)
+    assert requests_mock.call_count == 0
+
+
+def test_docx_bytes_are_named_and_uploaded_as_docx(requests_mock):
+    from .conftest import docx_bytes
+
+    upload = requests_mock.post(UPLOAD_URL, json={"url": f"https://store.test/{COMPANY}/case/x"})
+    create = requests_mock.post(CREATE_URL, json=_created("c3"))
+    padding = b"0" * INLINE_LIMIT_BYTES
+    NextSignCreateCaseOperator(
+        task_id="create", title="T", recipients=RECIPIENTS, documents=[docx_bytes(), b"%PDF-" + padding]
+    ).execute(_context())
+    first, second = upload.request_history
+    assert b'filename="document-1.docx"' in first.body and DOCX_MIME.encode() in first.body
+    assert b'filename="document-2.pdf"' in second.body and b"application/pdf" in second.body
+    names = [d["name"] for d in create.last_request.json()["documents"]]
+    assert names == ["document-1.docx", "document-2.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"case_fields": {"title": "Other"}}, "case_fields: 'title' is set by the operator; pass title="),
+        ({"case_fields": {"recipients": []}}, "case_fields: 'recipients' is set by the operator"),
+        ({"case_fields": {"documents": []}}, "pass documents="),
+        ({"case_fields": {"settings": {}}}, "pass settings="),
+        ({"case_fields": {"referenceId": "r"}}, "pass reference_id="),
+        ({"case_fields": {"signingSchemas": ["draw"]}}, "pass signing_schemas="),
+        ({"case_fields": ["folder", "x"]}, "case_fields must be a dict"),
+        ({"title": 5}, "title must be a non-empty string"),
+        ({"settings": "fast"}, "settings must be an object"),
+        ({"signing_schemas": ["fax"]}, "signing_schemas has invalid values ['fax']"),
+    ],
+)
+def test_every_check_runs_before_large_documents_are_uploaded(requests_mock, tmp_path, kwargs, expected):
+    big = tmp_path / "big.pdf"
+    big.write_bytes(b"%PDF-" + b"0" * INLINE_LIMIT_BYTES)  # goes through the upload endpoint first
+    requests_mock.post(UPLOAD_URL, json={"url": f"https://store.test/{COMPANY}/case/big.pdf"})
+    requests_mock.post(CREATE_URL, json=_created("c9"))
+    args = {"title": "T", "recipients": RECIPIENTS, "documents": [big], **kwargs}
+    with pytest.raises(ValueError) as err:
+        NextSignCreateCaseOperator(task_id="create", **args).execute(_context())
+    assert expected in str(err.value)
     assert requests_mock.call_count == 0

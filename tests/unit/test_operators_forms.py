@@ -277,3 +277,25 @@ def test_operator_maps_over_tags():
     task = dag.get_task("submit")
     assert "tags" in task.template_fields
     assert task.partial_kwargs["form_id"] == FORM
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"submit_fields": {"tags": []}}, "submit_fields: 'tags' is set by the operator; pass tags="),
+        ({"submit_fields": {"recipients": []}}, "pass recipients="),
+        ({"submit_fields": {"title": "T"}}, "pass title="),
+        ({"submit_fields": {"referenceId": "r"}}, "pass reference_id="),
+        ({"submit_fields": {"signingSchemas": ["draw"]}}, "pass signing_schemas="),
+        ({"submit_fields": {"settings": "fast"}}, "settings must be an object"),
+        ({"submit_fields": "folder=x"}, "submit_fields must be a dict"),
+        ({"title": ["a"]}, "title must be a non-empty string"),
+    ],
+)
+def test_field_clashes_fail_before_any_request(requests_mock, kwargs, expected):
+    requests_mock.get(TAGS_URL, json=FORM_TAGS)
+    requests_mock.post(SUBMIT_URL, json=_created("c1"))
+    with pytest.raises(ValueError) as err:
+        _operator(**kwargs).execute(_context())
+    assert expected in str(err.value)
+    assert requests_mock.call_count == 0

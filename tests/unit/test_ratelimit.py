@@ -385,7 +385,10 @@ def test_deleted_state_file_does_not_reset_this_process(tmp_path, clock):
     assert budget.reserve() == pytest.approx(T100)
 
 
-@pytest.mark.parametrize("content", ["{not json", json.dumps({"tat": 1e30})])
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", json.dumps({"tat": 1e30}), '{"tat": NaN}', '{"tat": 0, "paused_until": Infinity}'],
+)
 def test_corrupt_or_far_future_state_is_reset_with_a_warning(tmp_path, clock, caplog, content):
     key = ratelimit.budget_key(HOST, COMPANY, API_KEY)
     (tmp_path / f"{key}.json").write_text(content)
@@ -413,8 +416,64 @@ def test_shared_dir_defaults_to_env_then_temp(monkeypatch, tmp_path):
     budget = get_budget(HOST, COMPANY, API_KEY, 100)
     assert (tmp_path / "env-dir" / f"{budget.key}.json").exists()
     monkeypatch.delenv(ratelimit.SHARED_DIR_ENV)
-    assert ratelimit.default_shared_dir().name == "airflow-provider-nextsign-ratelimit"
+    # One directory per user: a fixed name in the shared temp dir could be planted by anyone.
+    assert ratelimit.default_shared_dir().name == f"airflow-provider-nextsign-ratelimit-{os.getuid()}"
     assert Path(ratelimit.default_shared_dir()).parent == Path(__import__("tempfile").gettempdir())
+
+
+def _unshared_with_one_warning(shared_dir, clock, caplog, reason: str) -> RequestBudget:
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_nextsign"):
+        budget = get_budget(HOST, COMPANY, API_KEY, 100, shared_dir=shared_dir, clock=clock)
+        assert [budget.reserve(), budget.reserve()] == pytest.approx([0.0, T100])
+    assert budget.shared is False
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert reason in warning and "NEXTSIGN_RATE_LIMIT_DIR" in warning
+    return budget
+
+
+def test_a_planted_symlink_never_makes_the_budget_write_through_it(tmp_path, clock, caplog):
+    shared = tmp_path / "ratelimit"
+    shared.mkdir(mode=0o700)
+    victim = tmp_path / "victim.cfg"
+    victim.write_text("precious = true\n")
+    key = ratelimit.budget_key(HOST, COMPANY, API_KEY)
+    (shared / f"{key}.json").symlink_to(victim)
+    _unshared_with_one_warning(shared, clock, caplog, "symbolic link")
+    assert victim.read_text() == "precious = true\n"
+
+
+def test_a_symlinked_directory_is_not_used(tmp_path, clock, caplog):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    _unshared_with_one_warning(tmp_path / "link", clock, caplog, "symbolic link")
+    assert list(real.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o750, 0o705])
+def test_a_directory_other_users_can_reach_is_not_used(tmp_path, clock, caplog, mode):
+    shared = tmp_path / "open"
+    shared.mkdir()
+    shared.chmod(mode)
+    _unshared_with_one_warning(shared, clock, caplog, "chmod 700")
+    assert list(shared.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a directory to another user")
+def test_a_directory_of_another_user_is_not_used(tmp_path, clock, caplog):
+    shared = tmp_path / "theirs"
+    shared.mkdir(mode=0o700)
+    os.chown(shared, 65534, 65534)
+    _unshared_with_one_warning(shared, clock, caplog, "uid 65534")
+    assert list(shared.iterdir()) == []
+
+
+def test_a_new_directory_is_created_private(tmp_path, clock):
+    budget = get_budget(HOST, COMPANY, API_KEY, 100, shared_dir=tmp_path / "a" / "b", clock=clock)
+    budget.reserve()
+    assert budget.shared
+    assert (tmp_path / "a" / "b").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "a" / "b" / f"{budget.key}.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_busy_lock_uses_process_state_for_that_request_only(tmp_path, clock, caplog, monkeypatch):

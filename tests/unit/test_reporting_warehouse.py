@@ -196,3 +196,75 @@ def test_file_writer_round_trip_and_incremental_state(tmp_path: Path, fmt: str) 
 def test_file_writer_rejects_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="format"):
         FileReportWriter(tmp_path, fmt="xlsx")
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","open")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(tmp_path: Path) -> None:
+    case = make_case(1)
+    case["title"], case["referenceId"] = FORMULAS[0], FORMULAS[3]
+    case["recipients"][0]["name"], case["recipients"][1]["name"] = FORMULAS[1], FORMULAS[2]
+    case["documents"][0]["name"] = "\tcontract.pdf"
+    case["folder"] = "'quoted already"
+    writer = FileReportWriter(tmp_path, fmt="csv", run_id="r")
+    writer.write(chunk([case]))
+    writer.finish()
+
+    raw = "".join(p.read_text() for p in tmp_path.rglob("*.csv"))
+    cells = [cell.strip('"') for line in raw.splitlines() for cell in line.split(",")]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
+    for text in (*FORMULAS, "\tcontract.pdf"):
+        assert text not in raw.replace('""', '"') or f"'{text}" in raw.replace('""', '"')
+    # Reading the report back gives the values NextSign sent.
+    report = read_file_report(tmp_path, fmt="csv")
+    row = report["cases"].iloc[0]
+    assert (row["title"], row["reference_id"], row["folder"]) == (FORMULAS[0], FORMULAS[3], "'quoted already")
+    assert list(report["recipients"]["name"][:2]) == FORMULAS[1:3]
+    assert "\tcontract.pdf" in set(report["documents"]["name"])
+
+
+def test_the_state_file_is_replaced_whole_never_rewritten_in_place(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    writer = FileReportWriter(tmp_path, fmt="parquet", run_id="r1")
+    writer.write(chunk([make_case(1)]))
+    writer.finish()
+    state = tmp_path / "_nextsign_report_state.json"
+    before = state.read_bytes()
+    second = FileReportWriter(tmp_path, fmt="parquet", run_id="r2")
+    second.write(chunk([make_case(2)]))
+
+    class DiskFull:
+        """A file that opened (and so truncated) fine, but whose write fails."""
+
+        def __init__(self, handle) -> None:
+            self.handle = handle
+
+        def write(self, data) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self.handle.close()
+
+    real_open = Path.open
+    monkeypatch.setattr(
+        Path,
+        "open",
+        lambda self, mode="r", *a, **k: (
+            DiskFull(real_open(self, mode, *a, **k)) if "w" in mode else real_open(self, mode, *a, **k)
+        ),
+    )
+    with pytest.raises(OSError, match="No space left"):
+        second.finish()
+    monkeypatch.undo()
+    assert state.read_bytes() == before  # the last good state, not an empty or half file
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "_nextsign_report_state.json",
+        "cases",
+        "documents",
+        "recipients",
+    ]

@@ -163,3 +163,47 @@ def test_rate_limit_error_surfaces_after_retries(client, requests_mock):
     with pytest.raises(NextSignRateLimitError):
         client.get_case("c1")
     assert requests_mock.call_count == 6
+
+
+def test_a_huge_retry_after_pauses_the_shared_budget_only_as_long_as_the_policy_allows(
+    client, requests_mock, sleeps, budget
+):
+    from airflow_provider_nextsign.api.retry import RetryPolicy
+
+    client.retry_policy = RetryPolicy(jitter=0.0, max_retry_after=30.0)
+    day = {"status_code": 429, "headers": {"Retry-After": "86400"}, "text": ""}
+    requests_mock.get(CASE_URL, [day, OK_CASE])
+    assert client.get_case("c1")["_id"] == "c1"
+    # Every NextSign call on the host waits on the shared budget: one answer must not pause it for a day.
+    assert budget.penalties == [30.0]
+    assert sleeps == [30.0]
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_a_non_finite_retry_after_backs_off_instead_of_crashing_time_sleep(budget, requests_mock, value):
+    from airflow_provider_nextsign.api.client import NextSignClient
+    from airflow_provider_nextsign.api.retry import RetryPolicy
+
+    from .conftest import API_KEY, COMPANY, HOST
+
+    hint = {"status_code": 429, "headers": {"Retry-After": value}, "text": ""}
+    requests_mock.get(CASE_URL, [hint, OK_CASE])
+    policy = RetryPolicy(jitter=0.0, backoff_initial=0.001, backoff_max=0.001, max_retry_after=0.01)
+    with NextSignClient(COMPANY, API_KEY, host=HOST, budget=budget, retry_policy=policy) as real_sleep:
+        assert real_sleep.get_case("c1")["_id"] == "c1"  # time.sleep(nan) would raise ValueError
+    assert budget.penalties == [0.01]  # no usable hint: the default pause (1 s), capped by the policy
+
+
+def test_the_wait_strategy_never_returns_a_non_finite_pause():
+    import math
+
+    import tenacity
+
+    from airflow_provider_nextsign.api.retry import RetryPolicy
+
+    wait = RetryPolicy(jitter=0.0).wait()
+    for hint in (math.nan, math.inf, -5.0):
+        state = tenacity.RetryCallState(None, None, (), {})
+        state.attempt_number = 1
+        state.set_exception((NextSignRateLimitError, NextSignRateLimitError("x", retry_after=hint), None))
+        assert wait(state) == 1.0, hint

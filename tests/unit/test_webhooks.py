@@ -68,6 +68,7 @@ def test_empty_parts_are_left_out_of_the_key_and_flows_use_flow():
         (body(case={"_id": " "}), "'case._id'"),
         (body(case={"_id": True}), "'case._id'"),
         (body(case={"_id": "a", "updatedAt": 1}), "'case.updatedAt'"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ],
 )
 def test_bad_bodies_name_the_field(raw, message):
@@ -88,9 +89,22 @@ class Recorder:
 
 
 def settings(secret: str | None = "s3cret", **kw) -> ReceiverSettings:
-    return ReceiverSettings(
-        conn_id="nextsign_default", company_id="acme1", header="X-Webhook-Token", secret=secret, **kw
-    )
+    return ReceiverSettings(conn_id="nextsign_default", company_id="acme1", secret=secret, **kw)
+
+
+class Lookup:
+    """``settings_for`` over a dict of connections; remembers every lookup (a secrets-backend call)."""
+
+    def __init__(self, **connections: ReceiverSettings | None) -> None:
+        self.connections = connections
+        self.calls: list[str] = []
+
+    def __call__(self, conn_id: str) -> ReceiverSettings:
+        self.calls.append(conn_id)
+        found = self.connections.get(conn_id)
+        if found is None:
+            raise UnknownConnectionError(f"no NextSign connection {conn_id!r}")
+        return found
 
 
 def test_secret_is_checked_before_the_body_is_read():
@@ -112,18 +126,55 @@ def test_valid_delivery_is_recorded_for_the_connections_company():
     assert recorder.calls == [(parse_delivery(body()).dedupe_key, "acme1", False)]
 
 
-def test_unknown_connection_and_missing_secret_are_refused(caplog):
-    def missing(conn_id):
-        raise UnknownConnectionError(f"no connection {conn_id!r}")
-
+def test_every_refusal_is_the_same_401_and_only_a_request_with_the_header_costs_a_lookup(caplog):
+    lookup = Lookup(nextsign_default=settings(), no_secret=settings(secret=None))
     recorder = Recorder()
-    assert WebhookReceiver(missing, recorder).handle("x", {}, body()).status_code == 404
-    with caplog.at_level(logging.ERROR):
-        answer = WebhookReceiver(lambda c: settings(secret=None), recorder).handle(
-            "x", {"x-webhook-token": ""}, body()
-        )
-    assert answer.status_code == 503
-    assert "webhook_secret" in caplog.text
+    receiver = WebhookReceiver(lookup, recorder)
+    token = {"x-webhook-token": "s3cret"}
+    with caplog.at_level(logging.INFO):
+        answers = {
+            "no header": receiver.handle("nextsign_default", {}, body()),
+            "empty header": receiver.handle("nextsign_default", {"x-webhook-token": ""}, body()),
+            "unknown or not NextSign": receiver.handle("nope", token, body()),
+            "no secret configured": receiver.handle("no_secret", token, body()),
+            "wrong secret": receiver.handle("nextsign_default", {"x-webhook-token": "guess"}, body()),
+        }
+    assert {(a.status_code, str(a.body)) for a in answers.values()} == {
+        (401, "{'message': 'missing or wrong X-Webhook-Token header'}")
+    }
+    assert lookup.calls == ["nope", "no_secret", "nextsign_default"]  # none without the header
+    assert recorder.calls == []
+    # The log says why, for the operator of this Airflow; the answer does not, for a prober.
+    assert "no NextSign connection 'nope'" in caplog.text and "webhook_secret" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
+def test_the_allow_list_refuses_other_connections_before_any_lookup():
+    lookup = Lookup(nextsign_default=settings(), other=settings())
+    receiver = WebhookReceiver(lookup, Recorder(), allowed_conn_ids=frozenset({"nextsign_default"}))
+    token = {"x-webhook-token": "s3cret"}
+    refused = receiver.handle("other", token, body())
+    assert (refused.status_code, refused.body) == (
+        401,
+        {"message": "missing or wrong X-Webhook-Token header"},
+    )
+    assert receiver.handle("nextsign_default", token, body()).status_code == 200
+    assert lookup.calls == ["nextsign_default"]
+
+
+def test_a_custom_header_name_is_used():
+    receiver = WebhookReceiver(Lookup(nextsign_default=settings()), Recorder(), header="X-NextSign-Secret")
+    assert receiver.handle("nextsign_default", {"x-webhook-token": "s3cret"}, body()).status_code == 401
+    assert receiver.handle("nextsign_default", {"x-nextsign-secret": "s3cret"}, body()).status_code == 200
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_crash():
+    recorder = Recorder()
+    nested = b'{"trigger": "case_signed", "case": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    answer = WebhookReceiver(lambda c: settings(), recorder).handle(
+        "x", {"x-webhook-token": "s3cret"}, nested
+    )
+    assert answer.status_code == 400 and "nested" in answer.body["message"]
     assert recorder.calls == []
 
 
