@@ -26,6 +26,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Seconds to wait for each HTTP request.",
         "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
     },
+    "redis_conn_id": {
+        "label": "Redis connection (budget across hosts)",
+        "description": "Id of an Airflow connection of type redis that holds the request budget shared by "
+        "every host (Celery workers, Kubernetes pods). Empty: each host has its own budget.",
+        "schema": {"type": ["string", "null"]},
+    },
     "webhook_secret": {
         "label": "Webhook secret",
         "description": "Shared secret NextSign sends in the webhook's custom header (Airflow 3 receiver).",
@@ -43,6 +49,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "files_host": "https://api.nextsign.dk",
         "requests_per_minute": "100",
         "timeout": "30",
+        "redis_conn_id": "redis_default",
         "webhook_secret": "Random string, also set as the webhook's X-Webhook-Token header",
     },
 }

@@ -26,7 +26,7 @@ from airflow_provider_nextsign.api.errors import (
     NextSignNotFoundError,
     NextSignRateLimitError,
 )
-from airflow_provider_nextsign.api.ratelimit import RequestBudget
+from airflow_provider_nextsign.api.ratelimit import Budget
 from airflow_provider_nextsign.api.retry import RetryPolicy, async_retrying
 from airflow_provider_nextsign.api.settings import ClientSettings
 
@@ -50,7 +50,7 @@ class AsyncNextSignClient:
         requests_per_minute: float = 100,
         timeout: float = 30.0,
         retry_policy: RetryPolicy | None = None,
-        budget: RequestBudget | None = None,
+        budget: Budget | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         settings = ClientSettings.build(
@@ -164,5 +164,5 @@ class AsyncNextSignClient:
         try:
             return classify(operation, status, body, retry_after=retry_after)
         except NextSignRateLimitError as err:
-            self.budget.penalize(err.retry_after if err.retry_after is not None else 1.0)
+            await self.budget.penalize_async(err.retry_after if err.retry_after is not None else 1.0)
             raise
