@@ -1,4 +1,5 @@
-"""The sandbox's moving parts in one object: store, lifecycle, simulator, rate limit, faults, webhooks."""
+"""The sandbox's moving parts in one object: store, lifecycle, simulator, rate limit, faults, webhooks,
+request counters."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 from airflow_provider_nextsign.sandbox.faults import FaultInjector
 from airflow_provider_nextsign.sandbox.lifecycle import Lifecycle, SigningSimulator
 from airflow_provider_nextsign.sandbox.ratelimit import RollingWindowLimiter
+from airflow_provider_nextsign.sandbox.stats import RequestStats
 from airflow_provider_nextsign.sandbox.store import Persister, Store, StoredFile
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class Sandbox:
         )
         self.limiter.configure(limit=requests_per_minute)
         self.faults = FaultInjector()
+        self.stats = RequestStats()
         self.webhooks = _make_dispatcher(self.time_scale)
         self.lifecycle = Lifecycle(self.store, self._emit)
         self.simulator = SigningSimulator(
