@@ -10,6 +10,7 @@ alive in them (read from ``/proc``, zombies excluded).
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import signal
@@ -152,7 +153,7 @@ class CeleryCluster:
             return False
 
     def wait_for(self, what: str, check: Callable[[], Any], seconds: float) -> Any:
-        """Poll ``check`` until it is truthy; fail with the services' log tails when time runs out or one dies."""
+        """Poll ``check`` until it is truthy; fail with the log tails when time runs out or a service dies."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             result = check()
@@ -186,10 +187,8 @@ class CeleryCluster:
         for service in self.services:
             if alive_in_group(service.process.pid):
                 _signal_group(service.process.pid, signal.SIGKILL)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 service.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
 
     def leftovers(self) -> dict[str, list[int]]:
         """Processes still alive in each service's process group (should be none after :meth:`stop`)."""
@@ -198,10 +197,8 @@ class CeleryCluster:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def alive_in_group(pgid: int) -> list[int]:

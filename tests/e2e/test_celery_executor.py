@@ -35,7 +35,8 @@ pytestmark = [
     ),
     pytest.mark.skipif(
         not POSTGRES_URI,
-        reason="CeleryExecutor test: needs PostgreSQL, set NEXTSIGN_TEST_POSTGRES_URI (scripts/ci_postgres.sh)",
+        reason="the CeleryExecutor test needs PostgreSQL: set NEXTSIGN_TEST_POSTGRES_URI "
+        "(scripts/ci_postgres.sh starts one)",
     ),
 ]
 
