@@ -3,81 +3,23 @@ private ``redis-server`` on a free loopback port when the binary is installed, e
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
-URL_ENV = "NEXTSIGN_TEST_REDIS_URL"
+from benchmarks._redis_server import local_redis
+
 SKIP_REASON = (
     "needs Redis: set NEXTSIGN_TEST_REDIS_URL or install redis-server "
     "(bash scripts/ci_redis.sh installs and starts one; .ci/run does)"
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @contextmanager
 def redis_url() -> Iterator[str]:
     """Yield a Redis URL (see the module docstring); skips the calling test when there is none."""
-    configured = os.environ.get(URL_ENV, "").strip()
-    if configured:
-        yield configured
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip(SKIP_REASON)
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="nextsign-test-redis-") as home:
-        process = subprocess.Popen(
-            [
-                binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                home,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while not _answers(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server did not start on 127.0.0.1:{port}")
-                time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    with local_redis() as url:
+        if url is None:
+            pytest.skip(SKIP_REASON)
+        yield url
