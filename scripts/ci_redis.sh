@@ -45,12 +45,15 @@ running() {
     [ -f "$DIR/port" ] && redis-cli -h 127.0.0.1 -p "$(cat "$DIR/port")" ping 2>/dev/null | grep -q PONG
 }
 
-ensure_binaries
-
 if [ "${1:-start}" = stop ]; then
-    if running; then redis-cli -h 127.0.0.1 -p "$(cat "$DIR/port")" shutdown nosave >/dev/null 2>&1 || true; fi
+    # Never installs anything: stops what an earlier start left running, if anything.
+    if command -v redis-cli >/dev/null 2>&1 && running; then
+        redis-cli -h 127.0.0.1 -p "$(cat "$DIR/port")" shutdown nosave >/dev/null 2>&1 || true
+    fi
     exit 0
 fi
+
+ensure_binaries
 
 mkdir -p "$DIR"
 chmod 700 "$DIR"
