@@ -558,6 +558,12 @@ def get_redis_budget(
         if budget is None or budget.fallback is not fallback:
             budget = RedisBudget(key, rpm, redis, fallback=fallback, clock=clock, safety=safety)
             _REGISTRY[registry_key] = budget
+            log.info(
+                "Request budget %s: %g/min shared across hosts through Redis at %s",
+                key[:8],
+                rpm,
+                redis.location,
+            )
         elif budget.requests_per_minute != rpm:
             budget.set_rate(rpm)
         return budget

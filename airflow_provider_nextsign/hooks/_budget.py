@@ -67,6 +67,14 @@ def redis_budget(client_kwargs: dict[str, Any], redis_conn_id: str, nextsign_con
     """The request budget shared through Redis for the client built from ``client_kwargs``."""
     from airflow_provider_nextsign.api.ratelimit_redis import get_redis_budget
 
+    try:
+        import redis  # noqa: F401  (the budget imports it on first use; say now that it is missing)
+    except ImportError:
+        raise NextSignInputError(
+            f"NextSign connection {nextsign_conn_id!r}: extra 'redis_conn_id' needs redis-py. Install "
+            "'airflow-provider-nextsign[redis]' on every worker and triggerer, or remove the extra."
+        ) from None
+
     return get_redis_budget(
         client_kwargs["host"],
         client_kwargs["company_id"],

@@ -131,6 +131,13 @@ def test_celery_workers_on_two_hosts_share_one_budget(
     assert emails == {f"signer{n}@example.com": 1 for n in range(SUBMISSIONS)}  # one case per submission
     assert all(case["state"] == "signed" for case in shared["cases"])
     assert shared["pdfs_per_case"] == dict.fromkeys((c["_id"] for c in shared["cases"]), True)
+    logs = {str(path): path.read_text(errors="replace") for path in cluster.home.rglob("*.log")}
+    assert not [p for p, text in logs.items() if "is unreachable" in text]  # Redis served every token
+    redis_run = {p: text for p, text in logs.items() if f"run_id={shared['run_id']}" in p}
+    for task in ("submit", "wait", "store"):  # on the workers, and in the triggerer for the deferred wait
+        assert any(f"task_id={task}" in p and "through Redis at" in text for p, text in redis_run.items()), (
+            task
+        )
     assert runs["nextsign_hosts"]["state"] in ("success", "failed")  # reported above, not judged
 
 
@@ -181,6 +188,7 @@ def _run(cluster: CeleryCluster, engine: Any, sandbox: Any, conn_id: str, output
     ]
     pdfs = {c["_id"]: any((output / conn_id / c["_id"]).glob("*.pdf")) for c in cases}
     return {
+        "run_id": run_id,
         "state": state,
         "seconds": seconds,
         "stats": sandbox.stats(),

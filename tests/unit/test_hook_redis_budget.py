@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 
 import pytest
 
@@ -110,6 +111,14 @@ def test_a_wrong_redis_connection_is_named_before_any_request(
     with pytest.raises(NextSignInputError, match="extra 'redis_conn_id'") as info:
         NextSignHook().get_case("c1")
     assert message in str(info.value)
+    assert requests_mock.call_count == 0
+
+
+def test_redis_conn_id_without_redis_py_says_which_extra_to_install(monkeypatch, requests_mock):
+    set_connections(monkeypatch, {"conn_type": "redis"}, redis_conn_id="budget_redis")
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if redis-py were not installed
+    with pytest.raises(NextSignInputError, match=r"airflow-provider-nextsign\[redis\]"):
+        NextSignHook().get_case("c1")
     assert requests_mock.call_count == 0
 
 
