@@ -134,11 +134,10 @@ def test_celery_workers_on_two_hosts_share_one_budget(
     logs = {str(path): path.read_text(errors="replace") for path in cluster.home.rglob("*.log")}
     assert not [p for p, text in logs.items() if "is unreachable" in text]  # Redis served every token
     redis_run = {p: text for p, text in logs.items() if f"run_id={shared['run_id']}" in p}
-    for task in ("submit", "wait", "store"):  # on the workers, and in the triggerer for the deferred wait
-        assert any(f"task_id={task}" in p and "through Redis at" in text for p, text in redis_run.items()), (
-            task
-        )
-    assert runs["nextsign_hosts"]["state"] in ("success", "failed")  # reported above, not judged
+    through_redis = [p for p, text in redis_run.items() if "through Redis at" in text]
+    assert sum("task_id=submit" in p for p in through_redis) == SUBMISSIONS  # every task on the workers
+    assert sum("task_id=store" in p for p in through_redis) == SUBMISSIONS
+    assert any("task_id=wait" in p and ".log.trigger." in p for p in through_redis)  # and the triggerer
 
 
 def _dag_ready(engine: Any) -> bool:
