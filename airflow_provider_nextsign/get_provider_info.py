@@ -18,7 +18,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "requests_per_minute": {
         "label": "Requests per minute",
-        "description": "Request budget shared by every task on this host for this company and key.",
+        "description": "Request budget for this company and key, shared by every task on this host "
+        "(on every host with the Redis connection below).",
         "schema": {"type": ["integer", "null"], "default": 100, "minimum": 1},
     },
     "timeout": {
