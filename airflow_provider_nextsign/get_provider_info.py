@@ -18,13 +18,20 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "requests_per_minute": {
         "label": "Requests per minute",
-        "description": "Request budget shared by every task on this host for this company and key.",
+        "description": "Request budget for this company and key, shared by every task on this host "
+        "(on every host with the Redis connection below).",
         "schema": {"type": ["integer", "null"], "default": 100, "minimum": 1},
     },
     "timeout": {
         "label": "Timeout (seconds)",
         "description": "Seconds to wait for each HTTP request.",
         "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
+    },
+    "redis_conn_id": {
+        "label": "Redis connection (budget across hosts)",
+        "description": "Id of an Airflow connection of type redis that holds the request budget shared by "
+        "every host (Celery workers, Kubernetes pods). Empty: each host has its own budget.",
+        "schema": {"type": ["string", "null"]},
     },
     "webhook_secret": {
         "label": "Webhook secret",
@@ -43,6 +50,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "files_host": "https://api.nextsign.dk",
         "requests_per_minute": "100",
         "timeout": "30",
+        "redis_conn_id": "redis_default",
         "webhook_secret": "Random string, also set as the webhook's X-Webhook-Token header",
     },
 }

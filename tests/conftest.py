@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,3 +20,12 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 # Each test session gets its own request-budget state, so runs never wait on each other's budgets.
 os.environ["NEXTSIGN_RATE_LIMIT_DIR"] = tempfile.mkdtemp(prefix="nextsign-ratelimit-")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL for the cross-host budget tests (see tests/redis_server.py); skips without Redis."""
+    from tests.redis_server import redis_url as start
+
+    with start() as url:
+        yield url

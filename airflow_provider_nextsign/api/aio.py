@@ -26,7 +26,7 @@ from airflow_provider_nextsign.api.errors import (
     NextSignRateLimitError,
 )
 from airflow_provider_nextsign.api.paging import CaseListWalk
-from airflow_provider_nextsign.api.ratelimit import RequestBudget
+from airflow_provider_nextsign.api.ratelimit import Budget
 from airflow_provider_nextsign.api.retry import RetryPolicy, async_retrying
 from airflow_provider_nextsign.api.settings import ClientSettings
 
@@ -50,7 +50,7 @@ class AsyncNextSignClient:
         requests_per_minute: float = 100,
         timeout: float = 30.0,
         retry_policy: RetryPolicy | None = None,
-        budget: RequestBudget | None = None,
+        budget: Budget | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         convert_api_version: str = "auto",
     ) -> None:
@@ -167,5 +167,5 @@ class AsyncNextSignClient:
         try:
             return classify(operation, status, body, retry_after=retry_after)
         except NextSignRateLimitError as err:
-            self.budget.penalize(self.retry_policy.pause_after(err))
+            await self.budget.penalize_async(self.retry_policy.pause_after(err))
             raise

@@ -37,7 +37,7 @@ from airflow_provider_nextsign.api.errors import (
 )
 from airflow_provider_nextsign.api.lookup import ReferenceLookup
 from airflow_provider_nextsign.api.paging import CaseListWalk
-from airflow_provider_nextsign.api.ratelimit import RequestBudget
+from airflow_provider_nextsign.api.ratelimit import Budget
 from airflow_provider_nextsign.api.retry import RetryPolicy, is_safe_to_resend_write, retrying
 from airflow_provider_nextsign.api.settings import ClientSettings
 
@@ -70,7 +70,8 @@ class NextSignClient:
     :param requests_per_minute: the request budget shared by every client of this company and key.
     :param timeout: seconds to wait for each answer.
     :param retry_policy: how reads (and provably unsent creates) are retried.
-    :param budget: a ready :class:`RequestBudget` (default: the shared one for host, company and key).
+    :param budget: a ready :class:`~airflow_provider_nextsign.api.ratelimit.Budget` (default: the
+        host's shared one for host, company and key; the hook passes the Redis one for ``redis_conn_id``).
     :param session: a ``requests.Session`` to use (default: a new one).
     :param batch_size: case ids per Get Multiple request.
     :param convert_api_version: ``v1`` or ``v2`` pins Document Convert's path; ``auto`` tries v1 (what
@@ -87,7 +88,7 @@ class NextSignClient:
         requests_per_minute: float = 100,
         timeout: float = 30.0,
         retry_policy: RetryPolicy | None = None,
-        budget: RequestBudget | None = None,
+        budget: Budget | None = None,
         session: requests.Session | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         sleep: Callable[[float], Any] = time.sleep,

@@ -83,6 +83,53 @@ class SystemClock:
         time.sleep(seconds)
 
 
+class Budget(Protocol):
+    """What a client needs from a request budget: :class:`RequestBudget` (one host) or
+    :class:`~airflow_provider_nextsign.api.ratelimit_redis.RedisBudget` (every host, through Redis)."""
+
+    key: str
+    requests_per_minute: float
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two tokens."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes see this budget's state."""
+        ...
+
+    @property
+    def stats(self) -> dict[str, float | int]:
+        """Counters of this process (``granted``, ``waited_seconds``, ``penalties``, ``reslotted``)."""
+        ...
+
+    def set_rate(self, requests_per_minute: float) -> None:
+        """Change the budget."""
+        ...
+
+    def reserve(self) -> float:
+        """Take the next token now; return the seconds to wait before sending."""
+        ...
+
+    def acquire(self) -> float:
+        """Block until a token is granted; return the seconds waited."""
+        ...
+
+    async def acquire_async(self) -> float:
+        """Wait for a token without blocking the event loop; return the seconds waited."""
+        ...
+
+    def penalize(self, seconds: float) -> None:
+        """A 429 arrived: nobody sharing the budget sends before now + ``seconds``."""
+        ...
+
+    async def penalize_async(self, seconds: float) -> None:
+        """:meth:`penalize` without blocking the event loop."""
+        ...
+
+
 def budget_key(host: str, company_id: str, api_key: str) -> str:
     """SHA-256 hex digest naming the budget of (host, company, key); the key cannot be read back from it."""
     material = json.dumps([host.strip().rstrip("/").lower(), company_id.strip(), api_key.strip()])
@@ -247,6 +294,12 @@ class RequestBudget:
             if verdict is _SEND:
                 return waited
             late += verdict is _LATE
+
+    async def penalize_async(self, seconds: float) -> None:
+        """:meth:`penalize` from a coroutine: the locks and the state file are handled in a worker thread."""
+        import asyncio
+
+        await asyncio.to_thread(self.penalize, seconds)
 
     def penalize(self, seconds: float) -> None:
         """A 429 arrived with ``Retry-After: seconds``: nobody sharing this budget sends before now + seconds.

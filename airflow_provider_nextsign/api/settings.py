@@ -12,7 +12,7 @@ from airflow_provider_nextsign.api.endpoints import (
     normalize_base,
 )
 from airflow_provider_nextsign.api.errors import NextSignInputError
-from airflow_provider_nextsign.api.ratelimit import RequestBudget, get_budget
+from airflow_provider_nextsign.api.ratelimit import Budget, get_budget
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,6 @@ class ClientSettings:
             convert_api_version,
         )
 
-    def shared_budget(self) -> RequestBudget:
+    def shared_budget(self) -> Budget:
         """The request budget every client of this host, company and key shares."""
         return get_budget(self.endpoints.host, self.company_id, self.api_key, self.requests_per_minute)

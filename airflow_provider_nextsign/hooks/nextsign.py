@@ -30,6 +30,7 @@ EXTRA_DEFAULTS: dict[str, Any] = {
     "timeout": 30,
     "convert_api_version": "auto",
     "reconcile_window": None,
+    "redis_conn_id": None,
 }
 
 
@@ -37,9 +38,10 @@ class NextSignHook(BaseHook):
     """Talk to NextSign through the Airflow connection ``nextsign_conn_id``.
 
     The connection holds the company ID (login), the API key (password), the v2 base URL (host) and
-    the extras ``files_host``, ``requests_per_minute`` and ``timeout``. Every method delegates to one
-    :class:`~airflow_provider_nextsign.api.client.NextSignClient`, so all calls of this hook share one
-    HTTP session, and all hooks of the same company and key share one request budget.
+    the extras ``files_host``, ``requests_per_minute``, ``timeout`` and ``redis_conn_id``. Every method
+    delegates to one :class:`~airflow_provider_nextsign.api.client.NextSignClient`, so all calls of this
+    hook share one HTTP session, and all hooks of the same company and key share one request budget: per
+    host, or across hosts through Redis when ``redis_conn_id`` names an Airflow ``redis`` connection.
 
     :param nextsign_conn_id: the NextSign connection id.
     :param retry_policy: override how reads are retried.
@@ -84,7 +86,7 @@ class NextSignHook(BaseHook):
             )
         mask_secret(api_key)
         extra = _extras(conn)
-        return {
+        kwargs: dict[str, Any] = {
             "company_id": company_id,
             "api_key": api_key,
             "host": _host(conn),
@@ -95,6 +97,12 @@ class NextSignHook(BaseHook):
                 extra["convert_api_version"], "convert_api_version", ("auto", "v1", "v2"), conn_id
             ),
         }
+        redis_conn_id = str(extra["redis_conn_id"] or "").strip()
+        if redis_conn_id:  # one budget for every host, through Redis
+            from airflow_provider_nextsign.hooks._budget import redis_budget
+
+            kwargs["budget"] = redis_budget(kwargs, redis_conn_id, conn_id)
+        return kwargs
 
     def get_conn(self) -> NextSignClient:
         """Return the hook's client (built once per hook)."""
@@ -255,7 +263,19 @@ class NextSignHook(BaseHook):
             )
         except NextSignError as err:
             return False, f"NextSign answered with an error: {err}"
-        return True, f"Connected to NextSign at {kwargs['host']} as company {kwargs['company_id']}."
+        connected = f"Connected to NextSign at {kwargs['host']} as company {kwargs['company_id']}."
+        budget = kwargs.get("budget")
+        if budget is None:
+            return True, connected
+        redis_conn_id = _extras(conn)["redis_conn_id"]
+        problem = budget.check()
+        if problem is not None:
+            return False, (
+                f"{connected} But the Redis of the request budget (connection {redis_conn_id!r}, "
+                f"{budget.redis.location}) does not answer ({problem}). Tasks still run, each on this host's "
+                "budget, so hosts may together exceed NextSign's limit: fix the redis connection."
+            )
+        return True, f"{connected} The request budget shared through Redis at {budget.redis.location}."
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -289,6 +309,13 @@ class NextSignHook(BaseHook):
                 validators=[Optional(), NumberRange(min=1)],
                 default=30,
             ),
+            "redis_conn_id": StringField(
+                lazy_gettext("Redis connection (budget across hosts)"),
+                widget=BS3TextFieldWidget(),
+                description=lazy_gettext(
+                    "Id of a redis connection holding the request budget of every host; empty: per host"
+                ),
+            ),
             **receiver,
         }
 
@@ -304,6 +331,7 @@ class NextSignHook(BaseHook):
                 "files_host": DEFAULT_FILES_HOST,
                 "requests_per_minute": "100",
                 "timeout": "30",
+                "redis_conn_id": "redis_default",
             },
         }
 

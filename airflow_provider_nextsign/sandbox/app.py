@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from airflow_provider_nextsign.sandbox import routes_cases, routes_control, routes_files, routes_forms
 from airflow_provider_nextsign.sandbox.core import Sandbox
 from airflow_provider_nextsign.sandbox.guard import ApiError, Dropped, error_response
+from airflow_provider_nextsign.sandbox.stats import CountRequests
 
 
 def create_app(sandbox: Sandbox) -> FastAPI:
@@ -23,6 +24,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         openapi_url="/_sandbox/openapi.json",
     )
     app.state.sandbox = sandbox
+    app.add_middleware(CountRequests, stats=sandbox.stats)
     for module in (routes_forms, routes_cases, routes_files, routes_control):
         app.include_router(module.router)
 

@@ -1,4 +1,5 @@
-"""The sandbox's moving parts in one object: store, lifecycle, simulator, rate limit, faults, webhooks."""
+"""The sandbox's moving parts in one object: store, lifecycle, simulator, rate limit, faults, webhooks,
+request counters."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from airflow_provider_nextsign.sandbox.faults import FaultInjector
 from airflow_provider_nextsign.sandbox.lifecycle import Lifecycle, SigningSimulator
 from airflow_provider_nextsign.sandbox.profiles import DEFAULT_PROFILE, PROFILES, check_profile, check_setting
 from airflow_provider_nextsign.sandbox.ratelimit import RollingWindowLimiter
+from airflow_provider_nextsign.sandbox.stats import RequestStats
 from airflow_provider_nextsign.sandbox.store import Persister, Store, StoredFile
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Sandbox:
         )
         self.limiter.configure(limit=requests_per_minute)
         self.faults = FaultInjector()
+        self.stats = RequestStats()
         self.webhooks = _make_dispatcher(self.time_scale)
         self.lifecycle = Lifecycle(self.store, self._emit)
         self.profile = profile

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from airflow_provider_nextsign.sandbox.core import Sandbox
 from airflow_provider_nextsign.sandbox.faults import Fault
 from airflow_provider_nextsign.sandbox.profiles import created_answer
+from airflow_provider_nextsign.sandbox.stats import OPERATION_KEY, count
 from airflow_provider_nextsign.sandbox.transport import drop_connection
 
 
@@ -105,6 +106,7 @@ async def open_call(
     instead of the flat ``{"code":400,...}`` body of the Authorization page.
     """
     sandbox = sandbox_of(request)
+    setattr(request.state, OPERATION_KEY, operation)  # counted in GET /_sandbox/stats
     key = check_bearer(request)
     wait = sandbox.limiter.acquire(key)
     if wait is not None:
@@ -149,12 +151,14 @@ async def error_response(request: Request, err: ApiError) -> Response:
     """The response of an :class:`ApiError`; lost as well when a ``lost_response`` fault is armed."""
     fault = getattr(request.state, "fault", None)
     if fault is not None and fault.kind == "lost_response":
+        count(sandbox_of(request).stats, request.scope, "dropped")
         await drop_connection(request.scope)
         return Response(status_code=500)
     return err.response()
 
 
 async def _drop(request: Request) -> None:
+    count(sandbox_of(request).stats, request.scope, "dropped")
     await drop_connection(request.scope)
     raise Dropped()
 

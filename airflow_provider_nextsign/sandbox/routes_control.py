@@ -158,6 +158,22 @@ async def remove_webhook(request: Request, webhook_id: str) -> JSONResponse:
     return JSONResponse({"status": "removed"})
 
 
+@router.get("/stats")
+async def get_stats(request: Request) -> JSONResponse:
+    """API requests so far: ``{"requests", "by_status": {"200": n, ...}, "by_operation": {...}}``."""
+    check_bearer(request)
+    return JSONResponse(sandbox_of(request).stats.snapshot())
+
+
+@router.delete("/stats")
+async def reset_stats(request: Request) -> JSONResponse:
+    """Start counting from zero; answers the zeroed counters."""
+    check_bearer(request)
+    stats = sandbox_of(request).stats
+    stats.reset()
+    return JSONResponse(stats.snapshot())
+
+
 @router.get("/config")
 async def get_config(request: Request) -> JSONResponse:
     """The current settings."""

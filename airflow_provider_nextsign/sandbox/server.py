@@ -237,6 +237,14 @@ class SandboxServer:
         """Change settings (see :meth:`Sandbox.configure`); returns them all."""
         return self.sandbox.configure(**settings)
 
+    def stats(self) -> dict[str, Any]:
+        """API requests so far: ``{"requests", "by_status": {"200": n, "429": n}, "by_operation": {...}}``."""
+        return self.sandbox.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        """Start counting API requests from zero."""
+        self.sandbox.stats.reset()
+
     def cases(self) -> list[dict[str, Any]]:
         """Every case that is not deleted (full objects, creation order)."""
         return self.sandbox.store.list_cases()

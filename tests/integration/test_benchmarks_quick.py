@@ -31,3 +31,12 @@ def test_table_lists_every_figure_with_its_target():
     table = runner.format_table(rows).splitlines()
     assert table[2].endswith("yes") and table[3].endswith("NO")
     assert "<= 2" in table[3]
+
+
+def test_budget_across_hosts_through_redis_spends_every_request_without_a_429(redis_url):
+    from benchmarks import budget_hosts
+
+    row = budget_hosts.run(2, 2, 60, 100, redis_url, time_scale=20)
+    assert (row["succeeded"], row["failures"], row["fallback_requests"]) == (60, 0, 0)
+    assert row["throttled_429"] == 0
+    assert row["target"] == {"budget_ratio_min": 0.95, "throttled_429_max": 0}

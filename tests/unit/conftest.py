@@ -22,6 +22,7 @@ class RecordingBudget:
     def __init__(self) -> None:
         self.acquired = 0
         self.penalties: list[float] = []
+        self.penalized_async = 0  # penalties that came through the event-loop-safe path
         self.requests_per_minute = 100.0
 
     def acquire(self) -> float:
@@ -34,6 +35,10 @@ class RecordingBudget:
 
     def penalize(self, seconds: float) -> None:
         self.penalties.append(seconds)
+
+    async def penalize_async(self, seconds: float) -> None:
+        self.penalties.append(seconds)
+        self.penalized_async += 1
 
 
 @pytest.fixture

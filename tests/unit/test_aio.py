@@ -115,6 +115,7 @@ async def test_429_is_retried_and_penalizes_the_budget(server, budget):
     async with _client(server, budget) as client:
         assert [c["_id"] for c in await client.get_cases(["a"])] == ["a"]
     assert budget.penalties == [0.0, 0.0]
+    assert budget.penalized_async == 2  # through the path that never blocks the event loop
     assert len(server["requests"]) == 3
 
 

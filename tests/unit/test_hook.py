@@ -219,6 +219,7 @@ def test_airflow2_connection_form_shows_the_extra_fields():
         "extra__nextsign__files_host",
         "extra__nextsign__requests_per_minute",
         "extra__nextsign__timeout",
+        "extra__nextsign__redis_conn_id",
     } <= set(widgets)
     behaviour = manager.field_behaviours["nextsign"]
     assert behaviour["relabeling"]["password"] == "API key"

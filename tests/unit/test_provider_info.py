@@ -24,6 +24,13 @@ def test_connection_type_declares_relabelled_form():
     assert behaviour["relabeling"]["login"] == "Company ID"
     assert behaviour["relabeling"]["password"] == "API key"
     assert {"port", "schema"} <= set(behaviour["hidden-fields"])
-    assert set(conn["conn-fields"]) == {"files_host", "requests_per_minute", "timeout", "webhook_secret"}
+    assert set(conn["conn-fields"]) == {
+        "files_host",
+        "requests_per_minute",
+        "timeout",
+        "redis_conn_id",
+        "webhook_secret",
+    }
+    assert conn["conn-fields"]["redis_conn_id"]["schema"]["type"] == ["string", "null"]  # optional
     assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"  # masked in the form
     assert conn["conn-fields"]["requests_per_minute"]["schema"]["default"] == 100
