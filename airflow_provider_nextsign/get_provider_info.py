@@ -4,56 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_nextsign import __version__
+from airflow_provider_nextsign import __version__, connection_form
 
 CONN_TYPE = "nextsign"
 
-# Airflow 3.2+ builds the connection form from these declarations; the hook keeps the
-# equivalent ``get_connection_form_widgets`` / ``get_ui_field_behaviour`` for Airflow 2.11.
-CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "files_host": {
-        "label": "Files API host (v3)",
-        "description": "Base URL of the v3 file API (upload, pre-signed URLs).",
-        "schema": {"type": ["string", "null"], "default": "https://api.nextsign.dk"},
-    },
-    "requests_per_minute": {
-        "label": "Requests per minute",
-        "description": "Request budget for this company and key, shared by every task on this host "
-        "(on every host with the Redis connection below).",
-        "schema": {"type": ["integer", "null"], "default": 100, "minimum": 1},
-    },
-    "timeout": {
-        "label": "Timeout (seconds)",
-        "description": "Seconds to wait for each HTTP request.",
-        "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0},
-    },
-    "redis_conn_id": {
-        "label": "Redis connection (budget across hosts)",
-        "description": "Id of an Airflow connection of type redis that holds the request budget shared by "
-        "every host (Celery workers, Kubernetes pods). Empty: each host has its own budget.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "webhook_secret": {
-        "label": "Webhook secret",
-        "description": "Shared secret NextSign sends in the webhook's custom header (Airflow 3 receiver).",
-        "schema": {"type": ["string", "null"], "format": "password"},
-    },
-}
-
-UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["port", "schema", "extra"],
-    "relabeling": {"login": "Company ID", "password": "API key", "host": "API host (v2)"},
-    "placeholders": {
-        "login": "6576e19662ec13c4faa7de7b",
-        "password": "Bearer API key from Config -> API Keys",
-        "host": "https://www.nextsign.dk",
-        "files_host": "https://api.nextsign.dk",
-        "requests_per_minute": "100",
-        "timeout": "30",
-        "redis_conn_id": "redis_default",
-        "webhook_secret": "Random string, also set as the webhook's X-Webhook-Token header",
-    },
-}
+# Airflow 3.2+ builds the connection form from these; the hook derives its form from the same source.
+CONN_FIELDS: dict[str, dict[str, Any]] = {**connection_form.CONN_FIELDS, **connection_form.RECEIVER_FIELDS}
+UI_FIELD_BEHAVIOUR = connection_form.UI_FIELD_BEHAVIOUR
 
 # The [nextsign] section: the Airflow 3 webhook receiver (airflow_provider_nextsign.webhooks).
 CONFIG: dict[str, Any] = {

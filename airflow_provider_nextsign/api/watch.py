@@ -4,8 +4,9 @@ The docs show Get Multiple items as summaries (``_id, title, createdAt, updatedA
 the full case (nextsign-api.md §0 P10), while richer accounts may send full items. So a poll:
 
 1. asks Get Multiple for the ids in batches: the cheap change detector;
-2. uses a full item directly; for a summary, reuses the full body read before when ``updatedAt`` has not
-   moved, and otherwise reads the case with Case Get (one request per case seen first or changed);
+2. uses a full item directly; for a summary, reuses what it read before when ``updatedAt`` has not
+   moved, knows a case is pending while its ``updatedAt`` still equals its ``createdAt`` (nothing has
+   happened to it), and otherwise reads it with Case Get (one request per case seen changed);
 3. treats a case Get Multiple does not show as *not visible yet* while its grace window lasts
    (production saw Case Get miss new cases for seconds, P8), and after it asks Case Get: only the
    documented not-found answer makes it "deleted". Any other error leaves it "unknown", and an error
@@ -80,12 +81,14 @@ class Observation:
     :param case: the full case body when it was read (or known unchanged).
     :param visible: False while the case is missing from reads inside its grace window.
     :param error: why the state is unknown, when a read failed.
+    :param created_at: the case's ``createdAt`` (epoch seconds) when a read showed it.
     """
 
     state: str
     case: dict[str, Any] | None = None
     visible: bool = True
     error: NextSignError | None = None
+    created_at: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """The JSON-safe ``{"state", "signed_documents"}`` the sensor hands downstream."""
@@ -109,7 +112,7 @@ class CaseWatch:
 
     def __init__(self, batch_size: int = BATCH_SIZE) -> None:
         self.batch_size = batch_size
-        self._known: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self._known: dict[str, tuple[Any, dict[str, Any] | None]] = {}
 
     def forget(self, case_ids: Iterable[str]) -> None:
         """Drop what is known of these cases (nobody waits for them any more)."""
@@ -147,10 +150,14 @@ class CaseWatch:
                 result[case_id] = _observed(item)
                 continue
             known = self._known.get(case_id)
-            if item is not None and known is not None and item.get("updatedAt") not in (None, known[0]):
-                known = None  # it changed since the last full read
-            if item is not None and known is not None and item.get("updatedAt") is not None:
-                result[case_id] = _observed(known[1])
+            stamp = item.get("updatedAt") if item is not None else None
+            if item is not None and stamp is not None and known is not None and known[0] == stamp:
+                result[case_id] = _observed(known[1], item)  # unchanged since the last full read
+                continue
+            if item is not None and stamp is not None and stamp == item.get("createdAt"):
+                # Never changed since it was created: nobody signed, denied or expired it yet.
+                self._known[case_id] = (stamp, None)
+                result[case_id] = _observed(None, item)
                 continue
             if item is None and in_grace(case_id):
                 result[case_id] = Observation(CaseState.PENDING.value, visible=False)
@@ -160,8 +167,7 @@ class CaseWatch:
                 result[case_id] = Observation(UNKNOWN, error=answer)
             elif answer is ABSENT or not answer:
                 self._known.pop(case_id, None)
-                in_window = in_grace(case_id)
-                state = CaseState.PENDING if in_window else CaseState.DELETED
+                state = CaseState.PENDING if in_grace(case_id) else CaseState.DELETED
                 result[case_id] = Observation(state.value, visible=False)
             else:
                 self._known[case_id] = (answer.get("updatedAt"), answer)
@@ -169,8 +175,19 @@ class CaseWatch:
         return result
 
 
-def _observed(case: dict[str, Any]) -> Observation:
-    return Observation(case_state(case).value, case=case)
+def _observed(case: dict[str, Any] | None, item: dict[str, Any] | None = None) -> Observation:
+    """The observation of a full ``case`` (None: a case known never to have changed, so pending)."""
+    if case is None:
+        return Observation(CaseState.PENDING.value, created_at=_created((item or {}).get("createdAt")))
+    source = case.get("createdAt") or (item or {}).get("createdAt")
+    return Observation(case_state(case).value, case=case, created_at=_created(source))
+
+
+def _created(value: Any) -> float | None:
+    from airflow_provider_nextsign.api.lookup import created_at
+
+    moment = created_at({"createdAt": value})
+    return moment.timestamp() if moment is not None else None
 
 
 def drive(poll: Generator[Read, Any, dict[str, Observation]], client: Any) -> dict[str, Observation]:

@@ -281,59 +281,19 @@ class NextSignHook(BaseHook):
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """The extra fields of the connection form on Airflow 2.11 and 3.1 (3.2+ reads ``conn-fields``).
 
-        On Airflow 3.1 the form also holds the webhook secret, which the receiver (Airflow 3 only) reads.
+        Built from :mod:`~airflow_provider_nextsign.connection_form`, the one declaration of the form. On
+        Airflow 3 it also holds the webhook secret, which the receiver (Airflow 3 only) reads.
         """
-        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import IntegerField, PasswordField, StringField
-        from wtforms.validators import NumberRange, Optional
+        from airflow_provider_nextsign.connection_form import wtforms_widgets
 
-        receiver: dict[str, Any] = {}
-        if API_SERVER_PLUGINS.available:
-            receiver["webhook_secret"] = PasswordField(
-                lazy_gettext("Webhook secret"), widget=BS3PasswordFieldWidget()
-            )
-        return {
-            "files_host": StringField(
-                lazy_gettext("Files API host (v3)"), widget=BS3TextFieldWidget(), default=DEFAULT_FILES_HOST
-            ),
-            "requests_per_minute": IntegerField(
-                lazy_gettext("Requests per minute"),
-                widget=BS3TextFieldWidget(),
-                validators=[Optional(), NumberRange(min=1)],
-                default=100,
-            ),
-            "timeout": IntegerField(
-                lazy_gettext("Timeout (seconds)"),
-                widget=BS3TextFieldWidget(),
-                validators=[Optional(), NumberRange(min=1)],
-                default=30,
-            ),
-            "redis_conn_id": StringField(
-                lazy_gettext("Redis connection (budget across hosts)"),
-                widget=BS3TextFieldWidget(),
-                description=lazy_gettext(
-                    "Id of a redis connection holding the request budget of every host; empty: per host"
-                ),
-            ),
-            **receiver,
-        }
+        return wtforms_widgets(with_receiver=API_SERVER_PLUGINS.available)
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel and hide fields of the Airflow 2 connection form."""
-        return {
-            "hidden_fields": ["port", "schema", "extra"],
-            "relabeling": {"login": "Company ID", "password": "API key", "host": "API host (v2)"},
-            "placeholders": {
-                "login": "6576e19662ec13c4faa7de7b",
-                "host": DEFAULT_HOST,
-                "files_host": DEFAULT_FILES_HOST,
-                "requests_per_minute": "100",
-                "timeout": "30",
-                "redis_conn_id": "redis_default",
-            },
-        }
+        """Relabel, hide and give placeholders to fields of the Airflow 2.11 / 3.1 connection form."""
+        from airflow_provider_nextsign.connection_form import ui_field_behaviour
+
+        return ui_field_behaviour()
 
 
 def _extras(conn: Any) -> dict[str, Any]:

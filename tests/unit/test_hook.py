@@ -233,7 +233,15 @@ def test_airflow3_connection_form_has_every_field_including_the_webhook_secret()
     HookMetaService.hook_meta_data.cache_clear()
     (form,) = [meta for meta in HookMetaService.hook_meta_data() if meta.connection_type == "nextsign"]
     fields = {key.rsplit("__", 1)[-1]: value for key, value in (form.extra_fields or {}).items()}
-    assert set(fields) == {"files_host", "requests_per_minute", "timeout", "webhook_secret"}
+    assert set(fields) == {
+        "files_host",
+        "requests_per_minute",
+        "timeout",
+        "redis_conn_id",
+        "convert_api_version",
+        "reconcile_window",
+        "webhook_secret",
+    }
     assert fields["webhook_secret"]["schema"]["format"] == "password"  # masked, never shown back
     assert fields["requests_per_minute"]["schema"]["type"][0] == "integer"
     assert form.standard_fields is not None

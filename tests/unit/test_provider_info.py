@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import importlib.metadata
 
 from airflow_provider_nextsign import __version__
@@ -29,8 +31,31 @@ def test_connection_type_declares_relabelled_form():
         "requests_per_minute",
         "timeout",
         "redis_conn_id",
+        "convert_api_version",
+        "reconcile_window",
         "webhook_secret",
     }
     assert conn["conn-fields"]["redis_conn_id"]["schema"]["type"] == ["string", "null"]  # optional
     assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"  # masked in the form
     assert conn["conn-fields"]["requests_per_minute"]["schema"]["default"] == 100
+
+
+def test_the_hooks_form_and_the_provider_info_form_declare_the_same_fields():
+    """One declaration: the Airflow 2.11 / 3.1 widgets carry the conn-fields' labels, types and defaults."""
+    pytest.importorskip("flask_appbuilder")
+    from wtforms import FloatField, IntegerField, PasswordField, StringField
+
+    from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+    (conn,) = get_provider_info()["connection-types"]
+    widgets = NextSignHook.get_connection_form_widgets()
+    fields = conn["conn-fields"]
+    assert set(widgets) <= set(fields) and set(fields) - set(widgets) <= {"webhook_secret"}
+    kinds = {"string": StringField, "integer": IntegerField, "number": FloatField}
+    for name, widget in widgets.items():
+        schema = fields[name]["schema"]
+        expected = PasswordField if schema.get("format") == "password" else kinds[schema["type"][0]]
+        assert widget.field_class is expected, name
+        assert str(widget.args[0]) == fields[name]["label"]
+        assert widget.kwargs.get("default") == schema.get("default")
+    assert NextSignHook.get_ui_field_behaviour()["placeholders"] == conn["ui-field-behaviour"]["placeholders"]
