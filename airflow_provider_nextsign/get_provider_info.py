@@ -15,8 +15,18 @@ UI_FIELD_BEHAVIOUR = connection_form.UI_FIELD_BEHAVIOUR
 # The [nextsign] section: the Airflow 3 webhook receiver (airflow_provider_nextsign.webhooks).
 CONFIG: dict[str, Any] = {
     "nextsign": {
-        "description": "The NextSign webhook receiver on the Airflow 3 API server.",
+        "description": "The NextSign provider: the shared poller of deferred sensors, and the webhook "
+        "receiver on the Airflow 3 API server.",
         "options": {
+            "min_poll_interval": {
+                "description": "Floor in seconds of every deferred NextSignCaseSensor's poll interval: "
+                "one sensor with a tiny poke_interval cannot make the triggerer's shared poller spend the "
+                "request budget of every other sensor.",
+                "version_added": "0.1.0",
+                "type": "float",
+                "example": "5",
+                "default": "5",
+            },
             "webhook_receiver": {
                 "description": "Mount the webhook receiver under /nextsign on the API server.",
                 "version_added": "0.1.0",

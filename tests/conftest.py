@@ -19,6 +19,9 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 # Each test session gets its own request-budget state, so runs never wait on each other's budgets.
+# The shared poller's interval floor (default 5 s) would make every deferrable test wait; tests that
+# check the floor set it themselves.
+os.environ["AIRFLOW__NEXTSIGN__MIN_POLL_INTERVAL"] = "0.001"
 os.environ["NEXTSIGN_RATE_LIMIT_DIR"] = tempfile.mkdtemp(prefix="nextsign-ratelimit-")
 
 

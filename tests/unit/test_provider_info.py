@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import importlib.metadata
+
+import pytest
 
 from airflow_provider_nextsign import __version__
 from airflow_provider_nextsign.get_provider_info import get_provider_info

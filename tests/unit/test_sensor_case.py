@@ -16,7 +16,7 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 
-from airflow_provider_nextsign.exceptions import NextSignCaseFailedError
+from airflow_provider_nextsign.exceptions import NextSignAuthError, NextSignCaseFailedError, NextSignError
 from airflow_provider_nextsign.sensors.case import NextSignCaseSensor, normalize_case_ids
 from airflow_provider_nextsign.triggers.case import NextSignCaseTrigger
 
@@ -24,6 +24,7 @@ from .conftest import COMPANY, HOST
 
 pytestmark = pytest.mark.usefixtures("nextsign_connection")
 V2 = f"{HOST}/api/v2/{COMPANY}"
+UNAUTHORIZED = {"errors": [{"code": 401, "message": "Unauthorized", "description": "Invalid API key"}]}
 
 
 def _case(case_id: str, signed: str = "signed") -> dict:
@@ -211,14 +212,68 @@ def test_execute_complete_failed_raises_typed_error():
     ("event", "error"),
     [
         ({"status": "timeout", "message": "Timed out"}, AirflowSensorTimeout),
-        ({"status": "error", "message": "conn missing"}, AirflowException),
-        (None, AirflowException),
-        ({"no": "status"}, AirflowException),
+        ({"status": "error", "message": "conn missing"}, NextSignError),
+        (None, NextSignError),
+        ({"no": "status"}, NextSignError),
     ],
 )
 def test_execute_complete_rejects_bad_events(event, error):
     with pytest.raises(error):
         NextSignCaseSensor(task_id="wait", case_ids="a").execute_complete({}, event)
+
+
+def test_an_error_event_fails_even_with_soft_fail_as_poke_mode_does(requests_mock):
+    """soft_fail skips failed cases and timeouts; an error about the wait itself fails in every mode."""
+    sensor = NextSignCaseSensor(task_id="wait", case_ids="a", soft_fail=True)
+    with pytest.raises(NextSignError, match="refused") as deferred_error:
+        sensor.execute_complete({}, {"status": "error", "message": "the API key was refused"})
+    assert not isinstance(deferred_error.value, AirflowException)  # resume_execution cannot skip it
+    requests_mock.get(re.compile(rf"{V2}/cases/[^/]+/get"), status_code=401, json=UNAUTHORIZED)
+    with pytest.raises(NextSignAuthError):
+        NextSignCaseSensor(task_id="wait", case_ids="a", soft_fail=True, mode="poke").execute({})
+
+
+def test_silent_fail_does_not_keep_poking_a_denied_case(requests_mock):
+    _mock_multiple(requests_mock, [_case("a", "denied")])
+    _mock_case_get(requests_mock, [_case("a", "denied")])
+    sensor = NextSignCaseSensor(task_id="wait", case_ids="a", silent_fail=True, poke_interval=0.01, timeout=5)
+    with pytest.raises(NextSignCaseFailedError):
+        sensor.execute({})
+
+
+def test_a_transient_error_on_the_first_deferrable_look_defers_instead_of_failing(requests_mock, monkeypatch):
+    from airflow_provider_nextsign.api.client import NextSignClient
+
+    monkeypatch.setitem(NextSignClient.__init__.__kwdefaults__, "sleep", lambda seconds: None)
+    requests_mock.get(re.compile(rf"{V2}/cases/[^/]+/get"), status_code=503, json={"message": "busy"})
+    with pytest.raises(TaskDeferred):
+        NextSignCaseSensor(task_id="wait", case_ids="a", deferrable=True).execute({})
+
+
+@pytest.mark.parametrize("case_ids", [None, [], [""]])
+def test_empty_case_ids_fail_without_retries_naming_the_field(case_ids, requests_mock):
+    with pytest.raises(AirflowFailException, match="case_ids"):
+        NextSignCaseSensor(task_id="wait", case_ids=case_ids).execute({})
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize("interval", [0, -1, timedelta(0)])
+def test_poke_interval_must_be_positive(interval):
+    with pytest.raises(ValueError, match="poke_interval"):
+        NextSignCaseSensor(task_id="wait", case_ids="a", poke_interval=interval)
+
+
+@pytest.mark.parametrize(("state", "signed"), [("signed", True), ("pending", False)])
+def test_a_deferral_timed_out_by_airflow_takes_one_last_look(requests_mock, state, signed):
+    _mock_multiple(requests_mock, [_case("a", state)])
+    _mock_case_get(requests_mock, [_case("a", state)])
+    sensor = NextSignCaseSensor(task_id="wait", case_ids="a", deferrable=True)
+    timeout = {"error": "Trigger/execution timeout"}
+    if signed:
+        assert sensor.resume_execution("__fail__", timeout, {})["a"]["state"] == "signed"
+    else:
+        with pytest.raises(AirflowException, match=r"(?i)timeout"):  # AirflowSensorTimeout on 3.x
+            sensor.resume_execution("__fail__", timeout, {})
 
 
 def test_execute_complete_soft_fail_skips_on_timeout():
