@@ -118,12 +118,12 @@ def run(via: str, home: Path) -> int:
                 print(f"Webhook case_signed -> {url} with a {HEADER} header")
             else:
                 wait_for(
-                    "the triggerer's watcher to finish its first sweep (cursor in the asset state store)",
-                    lambda: '"primed": true' in "".join(v for (v,) in cursor(db, uri)),
+                    "the triggerer's watcher to save its cursor in the asset state store",
+                    lambda: bool(watcher_cursors(cursor(db, uri))),
                     180,
                     log,
                 )
-                print(f"Watcher primed; its cursor is in the asset state store of {uri}")
+                print(f"Watcher started; its cursor is in the asset state store of {uri}")
 
             step(f"Creating and signing {CASES} cases")
             case_ids = sandbox.seed_cases(CASES)
@@ -175,6 +175,12 @@ def cursor(db: AirflowDB, uri: str) -> list[tuple]:
     )
 
 
+def watcher_cursors(rows: list[tuple]) -> list[dict]:
+    """The watcher cursors among an asset's stored values (``{"v": 2, "w", "s", "i", "r"}``)."""
+    values = [json.loads(value) for (value,) in rows]
+    return [v for v in values if isinstance(v, dict) and v.get("v") == 2]
+
+
 def event_case_ids(extra: str) -> list[str]:
     """The cases one stored event names: one for the receiver's, every case of its poll for a watcher's."""
     from airflow_provider_nextsign.assets import case_ids_from_events
@@ -194,9 +200,11 @@ def report(via, case_ids, deliveries, events, runs, read, state, pdfs) -> int:  
         partition = f"  partition {key}" if key else ""
         print(f"  {run_id}{partition}  {run_state}  cases read from its events: {read.get(run_id)}")
     if via == "watcher":
-        seen = json.loads(state[0][0])["seen"] if state else []
-        covered = set(case_ids) <= set(seen)
-        print(f"watcher cursor:     {len(seen)} case id(s) seen, the signed ones in it: {covered}")
+        reported = {c for v in watcher_cursors(state) for c in v.get("r", {})}
+        covered = set(case_ids) <= reported
+        print(
+            f"watcher cursor:     {len(reported)} case id(s) reported, the signed ones among them: {covered}"
+        )
     print(f"signed PDFs:        {len(pdfs)}")
     for pdf in pdfs:
         print(f"  {pdf}")
@@ -213,7 +221,7 @@ def report(via, case_ids, deliveries, events, runs, read, state, pdfs) -> int:  
         ok = ok and sorted(key for _, key, _ in runs) == sorted(case_ids)
         ok = ok and all(read[run_id] == [key] for run_id, key, _ in runs)
     else:
-        ok = ok and bool(state) and set(case_ids) <= set(json.loads(state[0][0])["seen"])
+        ok = ok and set(case_ids) <= {c for v in watcher_cursors(state) for c in v.get("r", {})}
     if not ok:
         print(f"\nDEMO FAILED: expected {CASES} events and each case stored exactly once", file=sys.stderr)
         return 1

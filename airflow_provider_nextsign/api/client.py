@@ -231,7 +231,8 @@ class NextSignClient:
         from airflow_provider_nextsign.api.watch import CaseWatch, drive
 
         ids = payloads.check_ids(case_ids, "case_ids")
-        observations = drive(CaseWatch(self.batch_size).poll(ids, in_grace=lambda _: True), self)
+        watch = CaseWatch(self.batch_size)
+        observations = drive(watch.poll(ids, in_grace=lambda _: True, bodies=True), self)
         for seen in observations.values():
             if seen.error is not None:
                 raise seen.error

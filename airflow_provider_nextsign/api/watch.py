@@ -124,11 +124,12 @@ class CaseWatch:
         return len(self._known)
 
     def poll(
-        self, case_ids: Iterable[str], *, in_grace: Callable[[str], bool]
+        self, case_ids: Iterable[str], *, in_grace: Callable[[str], bool], bodies: bool = False
     ) -> Generator[Read, Any, dict[str, Observation]]:
         """Learn the state of every id; yields reads, receives answers, returns ``{id: Observation}``.
 
         :param in_grace: whether a case id is still inside its not-yet-visible window.
+        :param bodies: every visible case's full body is needed (a report), not only its state.
         """
         ids = list(dict.fromkeys(case_ids))
         result: dict[str, Observation] = {}
@@ -152,9 +153,10 @@ class CaseWatch:
             known = self._known.get(case_id)
             stamp = item.get("updatedAt") if item is not None else None
             if item is not None and stamp is not None and known is not None and known[0] == stamp:
-                result[case_id] = _observed(known[1], item)  # unchanged since the last full read
-                continue
-            if item is not None and stamp is not None and stamp == item.get("createdAt"):
+                if not (bodies and known[1] is None):  # only its state was known; the body is wanted
+                    result[case_id] = _observed(known[1], item)  # unchanged since the last full read
+                    continue
+            if not bodies and item is not None and stamp is not None and stamp == item.get("createdAt"):
                 # Never changed since it was created: nobody signed, denied or expired it yet.
                 self._known[case_id] = (stamp, None)
                 result[case_id] = _observed(None, item)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
+from airflow_provider_nextsign.api.event_cursor import EventCursor
 from airflow_provider_nextsign.compat import ASSET_STATE_STORE, ASSET_WATCHERS, UnsupportedAirflowFeatureError
 
 try:
@@ -32,7 +34,8 @@ from airflow_provider_nextsign.triggers.case import async_client_for
 
 #: Webhook trigger names this watcher reproduces, and the Case List filter behind each.
 STATUS_OF_TRIGGER = {"case_signed": "signed", "case_denied": "denied"}
-STATE_KEY = "nextsign_seen_case_ids"
+#: The longest wait after failed polls.
+MAX_BACKOFF = 900.0
 
 
 class NextSignCaseEventTrigger(BaseEventTrigger):
@@ -81,38 +84,73 @@ class NextSignCaseEventTrigger(BaseEventTrigger):
             },
         )
 
+    @property
+    def state_key(self) -> str:
+        """The key of this watcher's cursor: one per trigger kind and connection."""
+        return f"nextsign_cursor:{self.trigger}:{self.nextsign_conn_id}"
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll forever; every case seen for the first time after the first full sweep is one event."""
-        seen, primed = await self._load_seen()
-        index = 0
-        async with await async_client_for(self.nextsign_conn_id) as client:
+        """Poll forever; yield one event per poll that found new cases. Never dies of an error.
+
+        A poll that fails is logged and retried with backoff (up to 15 minutes), keeping the page
+        position; the client is rebuilt after an auth error. The cursor that covers an event is saved
+        one poll later, once the triggerer has stored the event: a restart in between reports those
+        cases again (at least once) instead of losing them.
+        """
+        from airflow_provider_nextsign.api.errors import NextSignAuthError
+
+        cursor = await self._load_cursor()
+        client_cm: Any = None
+        failures = 0
+        unsaved = False
+        try:
             while True:
-                new_cases: list[dict[str, Any]] = []
-                changed = False
-                for _ in range(self.pages_per_poll):
-                    page = await client.list_cases_page(
-                        status=STATUS_OF_TRIGGER[self.trigger], page_size=self.page_size, index=index
+                if unsaved:
+                    unsaved = not await self._save_cursor(cursor)
+                try:
+                    if client_cm is None:
+                        client_cm = await async_client_for(self.nextsign_conn_id)
+                        client = await client_cm.__aenter__()
+                    new_cases = await self._poll(client, cursor)
+                    failures = 0
+                except Exception as err:
+                    failures += 1
+                    wait = min(self.poll_interval * 2 ** min(failures, 10), MAX_BACKOFF)
+                    self.log.warning(
+                        "Polling NextSign for %s failed (%s); trying again in %.0f s at page %d",
+                        self.trigger,
+                        err,
+                        wait,
+                        cursor.index,
                     )
-                    for case in page:
-                        if str(case.get("_id")) not in seen:
-                            seen.add(str(case["_id"]))
-                            changed = True
-                            if primed:
-                                new_cases.append(case)
-                    if len(page) < self.page_size:  # end of the list: wrap around
-                        index = 0
-                        changed = changed or not primed
-                        primed = True
-                    else:
-                        index += 1
-                # Saved before the event is yielded: a restart then never reports a case twice.
-                # Saved when the first sweep ends too, so a restart does not re-prime and miss the
-                # cases signed while the triggerer was down.
-                if changed:
-                    await self._save_seen(seen, primed)
+                    if isinstance(err, NextSignAuthError) and client_cm is not None:
+                        await client_cm.__aexit__(None, None, None)  # a rotated key is picked up
+                        client_cm = None
+                    await asyncio.sleep(wait)
+                    continue
                 if new_cases:
                     yield TriggerEvent(self._payload(new_cases))
+                    unsaved = True  # saved after the next sleep, once the event is stored
+                else:
+                    unsaved = not await self._save_cursor(cursor)
                 await asyncio.sleep(self.poll_interval)
+        finally:
+            if client_cm is not None:
+                await client_cm.__aexit__(None, None, None)
+
+    async def _poll(self, client: Any, cursor: EventCursor) -> list[dict[str, Any]]:
+        """Read up to ``pages_per_poll`` pages from the cursor's position; the new cases found."""
+        new_cases: list[dict[str, Any]] = []
+        for _ in range(self.pages_per_poll):
+            page = await client.list_cases_page(
+                status=STATUS_OF_TRIGGER[self.trigger], page_size=self.page_size, index=cursor.index
+            )
+            new_cases.extend(case for case in page if cursor.take(case))
+            if len(page) < self.page_size:  # the end of the list: the next poll starts a new sweep
+                cursor.sweep_done(datetime.now(UTC))
+                break
+            cursor.index += 1
+        return new_cases
 
     def _payload(self, cases: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -124,31 +162,56 @@ class NextSignCaseEventTrigger(BaseEventTrigger):
                     "updatedAt": case.get("updatedAt"),
                     "title": case.get("title"),
                     "referenceId": case.get("referenceId"),
+                    # The webhook receiver's dedupe key: the same signature seen twice (two triggerers
+                    # during a handover) carries the same key.
+                    "dedupe_key": f"{self.trigger}:{case['_id']}:{case.get('updatedAt') or ''}",
                 }
                 for case in cases
             ],
         }
 
-    async def _load_seen(self) -> tuple[set[str], bool]:
-        store = getattr(self, "asset_state_store", None)
-        if store is None and not ASSET_STATE_STORE.available:
-            self.log.info(ASSET_STATE_STORE.message())
-        if store is not None:
-            try:
-                state = await store.aget(STATE_KEY)
-            except Exception:  # no state yet, or no single watched asset: start fresh
-                state = None
-            if isinstance(state, dict):
-                return set(state.get("seen") or []), bool(state.get("primed"))
-        return set(), False
-
-    async def _save_seen(self, seen: set[str], primed: bool) -> None:
+    def _accessors(self) -> list[Any]:
+        """The state accessors of every asset this trigger watches (one trigger row may serve several)."""
         store = getattr(self, "asset_state_store", None)
         if store is None:
-            return
+            return []
+        many = [*getattr(store, "_by_name", {}).values(), *getattr(store, "_by_uri", {}).values()]
+        return many or [store]
+
+    async def _load_cursor(self) -> EventCursor:
+        """The stored cursor; a new one only when no state exists. A failing read is retried, never
+        taken for "no state" (that would forget the cases already reported)."""
+        accessors = self._accessors()
+        if not accessors:
+            if not ASSET_STATE_STORE.available:
+                self.log.info(ASSET_STATE_STORE.message())
+            return EventCursor.start(datetime.now(UTC))
+        failures = 0
+        while True:
+            try:
+                states = [await accessor.aget(self.state_key) for accessor in accessors]
+                break
+            except Exception as err:
+                failures += 1
+                wait = min(self.poll_interval * 2 ** min(failures, 10), MAX_BACKOFF)
+                self.log.warning(
+                    "Could not read the watcher's cursor (%s); trying again in %.0f s", err, wait
+                )
+                await asyncio.sleep(wait)
+        cursors = [c for c in (EventCursor.load(state) for state in states) if c is not None]
+        if cursors:
+            return min(cursors, key=lambda c: c.watermark)  # the most cautious of them
+        return EventCursor.start(datetime.now(UTC))
+
+    async def _save_cursor(self, cursor: EventCursor) -> bool:
+        """Store the cursor for every watched asset; False when that failed (kept in memory, retried)."""
+        state = cursor.dump()
         try:
-            await store.aset(STATE_KEY, {"seen": sorted(seen), "primed": primed})
+            for accessor in self._accessors():
+                await accessor.aset(self.state_key, state)
         except Exception:
             self.log.warning(
                 "Could not save the NextSign watcher's cursor; it is kept in memory", exc_info=True
             )
+            return False
+        return True

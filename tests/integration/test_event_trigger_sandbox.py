@@ -49,8 +49,14 @@ async def _collect(trigger, sandbox, to_sign, expected, requests, primed_after=4
 
 
 @FAST
-def test_each_newly_signed_case_is_one_event(nextsign_sandbox):
+def test_each_newly_signed_case_is_one_event(nextsign_sandbox, monkeypatch):
+    from datetime import timedelta
+
+    from airflow_provider_nextsign.api import event_cursor
     from airflow_provider_nextsign.triggers.events import NextSignCaseEventTrigger
+
+    # Cases signed within the clock-skew margin before the start count as new; here none are.
+    monkeypatch.setattr(event_cursor, "CLOCK_SKEW", timedelta(0))
 
     already = nextsign_sandbox.seed_cases(5)
     for case_id in already:
