@@ -64,6 +64,13 @@ class FaultInjector:
             if not isinstance(seconds, (int, float)) or seconds < 0:
                 raise ValueError(f"seconds must be a number >= 0, got {seconds!r}")
             options["seconds"] = float(seconds)
+        after_write = options.get("after_write")
+        if after_write is not None and (
+            kind != "server_error" or operation not in CREATES or not isinstance(after_write, bool)
+        ):
+            raise ValueError(
+                "after_write (true/false) applies to server_error on case_create or forms_submit"
+            )
         hold = options.get("hold")
         if hold is not None:
             if kind != "late_write" or not isinstance(hold, (int, float)) or hold < 0:

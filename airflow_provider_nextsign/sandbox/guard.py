@@ -83,7 +83,8 @@ class Call:
         """Store a new case and answer in the profile's envelope.
 
         With a ``late_write`` fault the case is stored only after the fault's ``seconds`` and the
-        request is never answered: the client times out while NextSign is still working.
+        request is never answered: the client times out while NextSign is still working. With a
+        ``server_error`` fault armed with ``after_write`` the case is stored, then the answer is a 5xx.
         """
         sandbox = sandbox_of(self.request)
 
@@ -94,7 +95,10 @@ class Call:
             asyncio.get_running_loop().call_later(self.fault.options.get("seconds", 2.0), apply)
             await _hold(sandbox, self.fault.options.get("hold", 3600.0))
             await _drop(self.request)
-        return await self.finish(created_answer(apply(), sandbox.shape["create_answer"]))
+        created = apply()
+        if self.fault is not None and self.fault.kind == "server_error":  # after_write: stored, then 5xx
+            raise _server_error(self.fault)
+        return await self.finish(created_answer(created, sandbox.shape["create_answer"]))
 
 
 async def open_call(
@@ -122,17 +126,23 @@ async def open_call(
     fault = sandbox.faults.take(operation)
     if fault is None:
         return Call(request, None)
-    if fault.kind == "server_error":
-        raise ApiError(fault.options.get("status", 500), {"message": "Internal server error", "errors": []})
+    if fault.kind == "server_error" and not fault.options.get("after_write"):
+        raise _server_error(fault)
     if fault.kind == "error_body":
         body = fault.options.get("body") or errors_body(500, "Internal Server Error", "Injected fault")
         raise ApiError(200, body)
     if fault.kind == "drop":
         await _drop(request)
     if fault.kind == "slow":
+        # The body was received before the server got slow: a write goes on after the client gave up.
+        await request.body()
         await _hold(sandbox, fault.options.get("seconds", 2.0))
     request.state.fault = fault
     return Call(request, fault)
+
+
+def _server_error(fault: Fault) -> ApiError:
+    return ApiError(fault.options.get("status", 500), {"message": "Internal server error", "errors": []})
 
 
 async def _hold(sandbox: Sandbox, seconds: float) -> None:
