@@ -43,14 +43,16 @@ else
 test: pytest
 endif
 
+# PROFILE=production: the sandbox answers as a production integration saw NextSign (docs: as documented).
+PROFILE ?= docs
 demo: install
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py --profile $(PROFILE)
 
 # Airflow 3: three signed sandbox cases -> webhook receiver -> exactly three asset-triggered runs.
 # VIA=watcher: the same through the asset watcher (polling, no inbound HTTP).
 VIA ?= webhook
 demo-webhooks: install
-	$(BIN)/python scripts/webhook_demo.py --via $(VIA)
+	$(BIN)/python scripts/webhook_demo.py --via $(VIA) --profile $(PROFILE)
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -8,6 +8,7 @@ Everything lives under ./.demo (Airflow home, logs, signed PDFs). Exits non-zero
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -56,10 +57,18 @@ def airflow_env(connection: dict, form_id: str, output_dir: Path) -> dict[str, s
     return env
 
 
-def start_sandbox(log: Path) -> tuple[subprocess.Popen, dict]:
+def start_sandbox(log: Path, profile: str) -> tuple[subprocess.Popen, dict]:
     """Start the sandbox CLI and return the process and its first JSON line."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_nextsign.sandbox", "--sign-after", SIGN_AFTER_SECONDS],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_nextsign.sandbox",
+            "--sign-after",
+            SIGN_AFTER_SECONDS,
+            "--profile",
+            profile,
+        ],
         stdout=subprocess.PIPE,
         stderr=log.open("w"),
         text=True,
@@ -105,15 +114,23 @@ def report(env: dict[str, str], log: Path) -> dict[str, int] | None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--profile",
+        choices=["docs", "production", "rich"],
+        default="docs",
+        help="how the sandbox answers: as documented (default), as production was seen, or richly",
+    )
+    profile = parser.parse_args().profile
     DEMO.mkdir(exist_ok=True)
     output_dir = DEMO / "signed"
     shutil.rmtree(output_dir, ignore_errors=True)
     sandbox_log, migrate_log, run_log = DEMO / "sandbox.log", DEMO / "db-migrate.log", DEMO / "dags-test.log"
     report_log = DEMO / "report-dags-test.log"
 
-    step(f"Starting the NextSign sandbox (recipients sign after {SIGN_AFTER_SECONDS}s)")
+    step(f"Starting the NextSign sandbox ({profile} profile; recipients sign after {SIGN_AFTER_SECONDS}s)")
     try:
-        sandbox, info = start_sandbox(sandbox_log)
+        sandbox, info = start_sandbox(sandbox_log, profile)
     except Exception as err:
         return fail(f"could not start the sandbox: {err}", sandbox_log)
     try:

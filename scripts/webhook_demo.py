@@ -72,7 +72,7 @@ def wait_for(what: str, check: Callable[[], Any], seconds: float, log: Path) -> 
     raise SystemExit(f"DEMO FAILED: timed out after {seconds:.0f}s waiting for {what}; log: {log}")
 
 
-def run(via: str, home: Path) -> int:
+def run(via: str, home: Path, profile: str = "docs") -> int:
     from airflow_provider_nextsign.sandbox.server import SandboxServer
 
     dag_id = DAG_OF[via]
@@ -87,7 +87,7 @@ def run(via: str, home: Path) -> int:
     step(
         f"Starting the NextSign sandbox{' (each webhook is sent 2 extra times)' if via == 'webhook' else ''}"
     )
-    with SandboxServer(0, duplicates=DUPLICATES) as sandbox:
+    with SandboxServer(0, duplicates=DUPLICATES, profile=profile) as sandbox:
         uri = f"nextsign://{sandbox.company_id}/case_signed"
         extra = {**sandbox.connection.get("extra", {}), "webhook_secret": secret}
         env = {
@@ -237,6 +237,12 @@ def report(via, case_ids, deliveries, events, runs, read, state, pdfs) -> int:  
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--via", choices=sorted(DAG_OF), default="webhook")
+    parser.add_argument(
+        "--profile",
+        choices=["docs", "production", "rich"],
+        default="docs",
+        help="how the sandbox answers: as documented (default), as production was seen, or richly",
+    )
     args = parser.parse_args()
     home = Path(os.environ.get("NEXTSIGN_WEBHOOK_DEMO_HOME", REPO / ".demo" / args.via))
     os.environ.setdefault("AIRFLOW_HOME", str(home))
@@ -246,7 +252,7 @@ def main() -> int:
     needs = PARTITIONED_ASSETS if args.via == "webhook" else ASSET_STATE_STORE
     if not needs.available:
         raise SystemExit(f"DEMO NOT RUN: {needs.message()}")
-    return run(args.via, home)
+    return run(args.via, home, args.profile)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,7 @@ class NextSignClient:
         self._sleep = sleep
         self._api_key = settings.api_key
         self.session = session or requests.Session()
+        self._lookup_hints: dict[tuple[str, str | None], dict[str, int]] = {}
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
 
     def __repr__(self) -> str:
@@ -276,13 +277,16 @@ class NextSignClient:
         since: datetime | None = None,
         title: str | None = None,
         statuses: Sequence[str] = ("pending", "signed", "denied"),
+        verify_absence: bool = True,
     ) -> dict[str, Any] | None:
         """The case whose ``referenceId`` is ``reference_id``, or ``None`` when it surely does not exist.
 
         Complete or raising (see :mod:`~airflow_provider_nextsign.api.lookup`): looks through Case List
         for each of ``statuses`` (pending first), only at cases created at or after ``since`` and titled
         ``title`` when given, confirming ``referenceId`` from the list item or Case Get. Stops at the
-        first match.
+        first match. With ``verify_absence=False`` one pass is made and ``None`` only means "not seen
+        this time" (for repeated looks while a write may still be applied); repeated looks for the
+        same referenceId reuse where the recent cases start in an oldest-first list.
 
         :raises NextSignIncompleteListingError: the list could not be read completely; the answer is unknown.
         """
@@ -300,6 +304,8 @@ class NextSignClient:
             title=title,
             folder=folder,
             statuses=tuple(statuses),
+            verify_absence=verify_absence,
+            hints=self._lookup_hints.setdefault((reference_id, folder), {}),
         )
         found = lookup.run()
         log.info(

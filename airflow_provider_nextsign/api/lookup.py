@@ -65,6 +65,10 @@ class ReferenceLookup:
     :param folder: Case List ``folder`` filter.
     :param statuses: the Case List ``status`` filters to look through, in order.
     :param page_size: Case List ``limit``.
+    :param verify_absence: ``None`` means "surely absent" (two identical passes per status). Without it,
+        one pass: ``None`` only means "not seen this time" (enough while waiting for a late write).
+    :param hints: per status, the first recent page found by an earlier lookup of the same case (kept by
+        the caller across repeated lookups, so the oldest-first search is not redone each time).
     """
 
     reference_id: str
@@ -75,6 +79,8 @@ class ReferenceLookup:
     folder: str | None = None
     statuses: tuple[str, ...] = ("pending", "signed", "denied")
     page_size: int = 100
+    verify_absence: bool = True
+    hints: dict[str, int] = field(default_factory=dict)
     requests: int = 0
     _full_cache: tuple[str, dict[str, Any] | None] | None = field(default=None, repr=False)
 
@@ -90,14 +96,14 @@ class ReferenceLookup:
 
     def _search(self, status: str) -> dict[str, Any] | None:
         previous: str | None = None
-        for _ in range(MAX_PASSES):
+        for _ in range(MAX_PASSES if self.verify_absence else 1):
             digest = hashlib.sha256()
             for item in self._recent_items(status):
                 digest.update(str(item.get("_id")).encode() + b"\0")
                 if self._matches(item):
                     return item if item.get("referenceId") == self.reference_id else self._full(item)
             fingerprint = digest.hexdigest()
-            if fingerprint == previous:
+            if fingerprint == previous or not self.verify_absence:
                 return None  # two passes saw the same cases: the answer is final
             previous = fingerprint
         raise NextSignIncompleteListingError(
@@ -154,7 +160,9 @@ class ReferenceLookup:
         elif newest is not None and newest >= self.since:
             yield from self._walk(params, 0, first)
         else:
-            yield from self._walk(params, self._first_recent_page(params))
+            start = self._first_recent_page(params, self.hints.get(status))
+            self.hints[status] = start
+            yield from self._walk(params, start)
 
     def _walk(
         self, params: dict[str, Any], start: int, first: list[dict[str, Any]] | None = None
@@ -183,8 +191,11 @@ class ReferenceLookup:
                 return
             yield item
 
-    def _first_recent_page(self, params: dict[str, Any]) -> int:
-        """Oldest first: the first page that is not entirely older than ``since`` (gallop, then bisect)."""
+    def _first_recent_page(self, params: dict[str, Any], hint: int | None = None) -> int:
+        """Oldest first: the first page that is not entirely older than ``since`` (gallop, then bisect).
+
+        ``hint`` (the answer of an earlier lookup) is used when the page before it is still entirely old.
+        """
         assert self.since is not None
         since = self.since
 
@@ -193,6 +204,8 @@ class ReferenceLookup:
             newest = _newest(page)
             return bool(page) and _order(page) != "desc" and newest is not None and newest < since
 
+        if hint is not None and hint > 0 and old(hint - 1):
+            return hint  # pages before hint - 1 are older still (oldest first)
         lo, hi = 0, 1  # page lo is entirely old; hi is the probe
         while old(hi):
             lo, hi = hi, hi * 2

@@ -152,10 +152,10 @@ class CaseWatch:
                 continue
             known = self._known.get(case_id)
             stamp = item.get("updatedAt") if item is not None else None
-            if item is not None and stamp is not None and known is not None and known[0] == stamp:
-                if not (bodies and known[1] is None):  # only its state was known; the body is wanted
-                    result[case_id] = _observed(known[1], item)  # unchanged since the last full read
-                    continue
+            unchanged = item is not None and stamp is not None and known is not None and known[0] == stamp
+            if unchanged and known is not None and not (bodies and known[1] is None):
+                result[case_id] = _observed(known[1], item)  # unchanged since the last full read
+                continue
             if not bodies and item is not None and stamp is not None and stamp == item.get("createdAt"):
                 # Never changed since it was created: nobody signed, denied or expired it yet.
                 self._known[case_id] = (stamp, None)

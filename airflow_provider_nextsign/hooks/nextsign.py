@@ -173,14 +173,21 @@ class NextSignHook(BaseHook):
         since: datetime | None = None,
         title: str | None = None,
         statuses: Sequence[str] = ("pending", "signed", "denied"),
+        verify_absence: bool = True,
     ) -> dict[str, Any] | None:
         """The case carrying ``referenceId == reference_id``, or ``None`` when it surely does not exist.
 
         Narrowed to cases created at or after ``since`` and titled ``title`` when given; raises
         ``NextSignIncompleteListingError`` when Case List cannot be read completely (never "absent").
+        ``verify_absence=False``: one pass, ``None`` meaning only "not seen this time".
         """
         return self.client.find_case_by_reference(
-            reference_id, folder=folder, since=since, title=title, statuses=statuses
+            reference_id,
+            folder=folder,
+            since=since,
+            title=title,
+            statuses=statuses,
+            verify_absence=verify_absence,
         )
 
     @cached_property

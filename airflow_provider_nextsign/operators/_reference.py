@@ -163,14 +163,15 @@ def reconcile(
 ) -> dict[str, Any] | None:
     """Look for the case of an unanswered create, with backoff, for ``window`` seconds.
 
-    Polls look through pending cases (a case created seconds ago is pending); the last look, at the end
-    of the window, also looks through signed and denied ones. A lookup that fails counts as "not yet".
+    Each look goes through pending, signed and denied cases (a fast signer may have signed already),
+    once: a look that does not see the case only means "not yet", since no create follows here. A look
+    that fails counts as "not yet" too.
     """
 
-    def look(statuses: tuple[str, ...]) -> dict[str, Any] | None:
+    def look() -> dict[str, Any] | None:
         try:
             return hook.find_case_by_reference(
-                reference_id, folder=folder, title=title, since=since, statuses=statuses
+                reference_id, folder=folder, title=title, since=since, verify_absence=False
             )
         except NextSignInputError:
             raise
@@ -186,8 +187,7 @@ def reconcile(
         sleep=sleep or _sleep,
         retry_error_callback=lambda state: None,
     )
-    found = polls(look, ("pending",))
-    return found if found is not None else look(("pending", "signed", "denied"))
+    return polls(look)  # type: ignore[no-any-return]
 
 
 def _polls_within(window: float) -> int:

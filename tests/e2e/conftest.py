@@ -54,3 +54,9 @@ def state_of(dag_run: Any) -> str:
 def run_state():
     """Return :func:`state_of` (fixtures keep test modules free of conftest imports)."""
     return state_of
+
+
+@pytest.fixture(params=["docs", "production"])
+def nextsign_sandbox_profile(request: pytest.FixtureRequest) -> str:
+    """Run the requesting test once per sandbox profile: as documented, and as production was seen."""
+    return str(request.param)

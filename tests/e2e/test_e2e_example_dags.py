@@ -16,15 +16,9 @@ def _run_contract_dag(sandbox, load_dag, monkeypatch, tmp_path, *, deferrable: b
     return run, destination
 
 
-@pytest.mark.nextsign_sandbox(sign_after=0.3)
-@pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "poke"])
-def test_contract_signing_dag(nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path, deferrable):
-    run, destination = _run_contract_dag(
-        nextsign_sandbox, load_dag, monkeypatch, tmp_path, deferrable=deferrable
-    )
-
+def _assert_three_signed_and_stored(sandbox, run, destination, run_state):
     assert run_state(run) == "success"
-    assert len(nextsign_sandbox.cases()) == 3
+    assert len(sandbox.cases()) == 3
     pdfs = sorted(destination.rglob("*.pdf"))
     assert len(pdfs) == 3
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
@@ -32,8 +26,25 @@ def test_contract_signing_dag(nextsign_sandbox, load_dag, run_state, monkeypatch
 
 
 @pytest.mark.nextsign_sandbox(sign_after=0.3)
+def test_contract_signing_dag_deferrable(
+    nextsign_sandbox_profile, nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path
+):
+    """Unchanged DAG, both readings of the API: summary items (docs); data envelopes, a case invisible
+    on the first look, only sign-obligated documents signed (production)."""
+    assert nextsign_sandbox.configure()["profile"] == nextsign_sandbox_profile
+    run, destination = _run_contract_dag(nextsign_sandbox, load_dag, monkeypatch, tmp_path, deferrable=True)
+    _assert_three_signed_and_stored(nextsign_sandbox, run, destination, run_state)
+
+
+@pytest.mark.nextsign_sandbox(sign_after=0.3)
+def test_contract_signing_dag_poke(nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path):
+    run, destination = _run_contract_dag(nextsign_sandbox, load_dag, monkeypatch, tmp_path, deferrable=False)
+    _assert_three_signed_and_stored(nextsign_sandbox, run, destination, run_state)
+
+
+@pytest.mark.nextsign_sandbox(sign_after=0.3)
 def test_lost_submit_response_leaves_exactly_one_case_per_row(
-    nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path
+    nextsign_sandbox_profile, nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path
 ):
     nextsign_sandbox.inject_fault("forms_submit", "lost_response", count=1)
     run, destination = _run_contract_dag(nextsign_sandbox, load_dag, monkeypatch, tmp_path, deferrable=True)
@@ -45,7 +56,8 @@ def test_lost_submit_response_leaves_exactly_one_case_per_row(
     assert len(list(destination.rglob("*.pdf"))) == 3
 
 
-def test_docx_to_pdf_dag(nextsign_sandbox, load_dag, run_state, tmp_path):
+def test_docx_to_pdf_dag(nextsign_sandbox_profile, nextsign_sandbox, load_dag, run_state, tmp_path):
+    """Convert is on /api/v2 (docs) or only on /api/v1 (production): the same DAG works on both."""
     dag = load_dag("example_nextsign_docx_to_pdf.py")
     run = dag.test(run_conf={"destination": f"file://{tmp_path}/converted/"})
 
@@ -57,7 +69,7 @@ def test_docx_to_pdf_dag(nextsign_sandbox, load_dag, run_state, tmp_path):
 
 @pytest.mark.nextsign_sandbox(sign_after=0.3)
 def test_create_case_dag_signs_stores_and_deletes(
-    nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path
+    nextsign_sandbox_profile, nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path
 ):
     monkeypatch.setenv("NEXTSIGN_POKE_INTERVAL", "0.2")
     dag = load_dag("example_nextsign_create_case.py")

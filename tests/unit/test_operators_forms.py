@@ -204,28 +204,25 @@ def test_lost_response_with_no_case_fails_the_attempt_without_submitting_again(r
     message = str(info.value)
     assert "airflow:contracts:submit:manual__2025-01-01T00:00:00+00:00" in message
     assert "next task attempt looks it up" in message
-    # Backoff 1, 2, 4, 8, 15 s fills the 20 s window; then one last look through every status.
+    # Backoff 1, 2, 4, 8, 15 s fills the 20 s window: six looks, each through every status once.
     assert waits == [1, 2, 4, 8, 15]
     statuses = [r.qs.get("status", [""])[0] for r in listing.request_history]
-    # Six looks through pending cases (each: two identical passes), then the last look through all.
-    assert statuses == ["pending"] * 12 + ["pending", "pending", "signed", "signed", "denied", "denied"]
+    assert statuses == ["pending", "signed", "denied"] * 6
 
 
 def test_lost_response_uses_the_case_once_it_appears(requests_mock, waits):
     ref = "airflow:contracts:submit:manual__2025-01-01T00:00:00+00:00"
     requests_mock.get(TAGS_URL, json=FORM_TAGS)
-    appeared = _list_cases([{"_id": "late", "referenceId": ref}])
-    # NextSign is still working: the case shows up in the third look (page 0 + its empty page 1 each).
-    requests_mock.get(
-        LIST_URL,
-        [
-            {"json": _list_cases([])},
-            {"json": _list_cases([])},
-            {"json": _list_cases([])},
-            {"json": _list_cases([])},
-            {"json": appeared},
-        ],
-    )
+    looks: list[str] = []
+
+    def listing(request, context):
+        status = request.qs["status"][0]
+        looks.append(status)
+        # NextSign is still working: the case shows up (signed already) in the third look.
+        appeared = status == "signed" and looks.count("pending") >= 3 and request.qs["index"] == ["0"]
+        return {"status": "company_found", "cases": [{"_id": "late", "referenceId": ref}] if appeared else []}
+
+    requests_mock.get(LIST_URL, json=listing)
     submit = requests_mock.post(SUBMIT_URL, exc=requests.exceptions.ReadTimeout("read timed out"))
 
     assert _operator(reconcile_window=60).execute(_context()) == "late"
