@@ -28,7 +28,7 @@ def test_three_signed_cases_with_duplicate_deliveries_start_exactly_three_runs(t
 @pytest.mark.parametrize("profile", ["docs", "production"])
 def test_asset_watcher_in_a_real_triggerer_reports_each_signed_case_once(tmp_path, profile):
     output = run_demo(tmp_path, "watcher", profile)
-    assert "watcher cursor:     3 case id(s) reported, the signed ones in it: True" in output
+    assert "watcher cursor:     3 case id(s) reported, the signed ones among them: True" in output
     assert "signed PDFs:        3" in output
     assert "each stored once." in output
 
