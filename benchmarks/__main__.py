@@ -153,13 +153,15 @@ def reporting_rows(quick: bool) -> list[dict[str, Any]]:
 
 def collect(quick: bool) -> list[dict[str, Any]]:
     """Run every benchmark and return the rows (figure, measured, unit, target, met, details)."""
-    from benchmarks import download, parse, waiting
+    from benchmarks import download, lookup, parse, waiting, waiting_day
 
     rows: list[dict[str, Any]] = []
     for name, part in (
         ("budget", budget_rows),
         ("budget across hosts", budget_hosts_rows),
         ("waiting", waiting.run),
+        ("waiting a day", waiting_day.run),
+        ("lookup by referenceId", lookup.run),
         ("reporting", reporting_rows),
         ("download", download.run),
         ("parse", parse.run),

@@ -82,4 +82,51 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                         "details": {"cases": n, "sensors": sensors, "batch": _poller.BATCH_SIZE, "naive": n},
                     }
                 )
+    return rows + shape_rows()
+
+
+def shape_rows(cases: int = 100, changed: int = 10) -> list[dict[str, Any]]:
+    """The cost of one look at ``cases`` pending cases, and of the look after ``changed`` were signed,
+    for summary items (the docs profile) and full items (rich): Get Multiple per 50 ids, plus one Case
+    Get per case whose ``updatedAt`` moved when the items are summaries."""
+    from airflow_provider_nextsign.api.client import NextSignClient
+    from airflow_provider_nextsign.api.watch import CaseWatch
+    from airflow_provider_nextsign.sandbox.server import SandboxServer
+
+    rows = []
+    for profile in ("docs", "rich"):
+        with SandboxServer(0, profile=profile, rate_limit=False) as sandbox:
+            ids = sandbox.seed_cases(cases)
+            client = NextSignClient(
+                sandbox.company_id, sandbox.api_key, host=sandbox.url, requests_per_minute=1e9
+            )
+            watch = CaseWatch()
+            first, steady = _look(sandbox, watch, ids, client), _look(sandbox, watch, ids, client)
+            for case_id in ids[:changed]:
+                sandbox.sign(case_id)
+            after = _look(sandbox, watch, ids, client)
+            client.close()
+        batches = math.ceil(cases / 50)
+        expected = batches + (changed if profile == "docs" else 0)
+        items = "summaries" if profile == "docs" else "full items"
+        rows.append(
+            {
+                "figure": f"waiting on {cases} cases, {items}: a look after {changed} signed (first {first}, "
+                f"then {steady})",
+                "measured": after,
+                "unit": "requests",
+                "target": f"{expected} = ceil(N/50)" + (f" + {changed} changed" if profile == "docs" else ""),
+                "met": after == expected and steady == batches,
+                "details": {"profile": profile, "first": first, "steady": steady, "after_changes": after},
+            }
+        )
     return rows
+
+
+def _look(sandbox: Any, watch: Any, ids: list[str], client: Any) -> int:
+    """One look at every case through the waiting core; the requests it cost."""
+    from airflow_provider_nextsign.api.watch import drive
+
+    sandbox.reset_stats()
+    drive(watch.poll(ids, in_grace=lambda _: False), client)
+    return int(sandbox.stats()["requests"])

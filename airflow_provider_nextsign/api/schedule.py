@@ -76,6 +76,11 @@ class PollSchedule:
         """Every id some waiter watches."""
         return set().union(*(w.case_ids for w in self._waiters.values()))
 
+    def settle(self, case_ids: Iterable[str]) -> None:
+        """These cases reached a final state (signed, denied, ...): never read them again."""
+        for case_id in case_ids:
+            self._due.pop(case_id, None)
+
     def expedite(self, case_ids: Iterable[str], now: float) -> None:
         """Make these cases due now (a waiter's deadline passed: one last look)."""
         for case_id in case_ids:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from airflow_provider_nextsign.sandbox._util import iso, object_id
@@ -60,12 +61,16 @@ def seed_cases(
     reference_prefix: str | None = None,
     recipients: list[dict[str, Any]] | None = None,
     notify: bool = False,
+    age_days: float = 0.0,
 ) -> list[str]:
     """Create ``count`` cases directly (no HTTP, no rate budget); returns their ids in creation order.
 
     ``title`` and the reference may contain ``{n}`` (1-based number). ``status`` pending, signed,
-    denied or expired. Webhooks fire only with ``notify=True``.
+    denied or expired. Webhooks fire only with ``notify=True``. ``age_days``: the cases were created
+    (and last changed) that many days ago, as an old account's cases were.
     """
+    if not isinstance(age_days, (int, float)) or isinstance(age_days, bool) or age_days < 0:
+        raise ValueError(f"age_days must be a number of days >= 0, got {age_days!r}")
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ValueError(f"count must be a non-negative integer, got {count!r}")
     if status not in ("pending", "signed", "denied", "expired"):
@@ -96,5 +101,7 @@ def seed_cases(
             "file": store.file_url(pdf.key),
         }
         case = build_case(body, [document])
+        if age_days:
+            case["createdAt"] = case["updatedAt"] = iso(int((time.time() - age_days * 86400) * 1000))
         ids.append(sandbox.lifecycle.create(case, status=status, notify=notify)["_id"])
     return ids

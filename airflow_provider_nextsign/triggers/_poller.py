@@ -207,6 +207,7 @@ class CasePoller:
             failed = {c for c, o in observations.items() if o.error is not None}
             created = {c: o.created_at for c, o in observations.items() if o.created_at is not None}
             self._schedule.polled([c for c in batch if c not in failed], now, created)
+            self._schedule.settle(c for c, o in observations.items() if o.error is None and _final(o.state))
             self._schedule.retry_later(failed, now, RETRY_DELAY)
             self._deliver(observations)
             errors = [observations[c].error for c in failed]
@@ -231,6 +232,12 @@ class CasePoller:
     def _broadcast_fatal(self, error: str) -> None:
         for sub in list(self._subs.values()):
             sub.inbox.put_nowait(Snapshot({}, error=error, fatal=True))
+
+
+def _final(state: str) -> bool:
+    from airflow_provider_nextsign.api.cases import CaseState
+
+    return state in CaseState._value2member_map_ and CaseState(state).is_terminal
 
 
 class _Counting:
