@@ -107,6 +107,7 @@ class NextSignCaseEventTrigger(BaseEventTrigger):
             while True:
                 if unsaved:
                     unsaved = not await self._save_cursor(cursor)
+                before = cursor.dump()
                 try:
                     if client_cm is None:
                         client_cm = await async_client_for(self.nextsign_conn_id)
@@ -114,6 +115,9 @@ class NextSignCaseEventTrigger(BaseEventTrigger):
                     new_cases = await self._poll(client, cursor)
                     failures = 0
                 except Exception as err:
+                    # A page that failed voids the whole poll: cases taken from its earlier pages are
+                    # found again, not lost.
+                    cursor = EventCursor.load(before) or cursor
                     failures += 1
                     wait = min(self.poll_interval * 2 ** min(failures, 10), MAX_BACKOFF)
                     self.log.warning(
