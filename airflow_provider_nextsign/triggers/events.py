@@ -3,11 +3,13 @@
 ``NextSignCaseEventTrigger`` walks Case List (``status=signed`` or ``denied``) a fixed number of pages
 per poll interval, round robin, and yields one event per poll that found cases it had not seen before,
 listing them all. (One event per poll, not per case: Airflow 3.3 can leave events that arrive within
-milliseconds of each other out of the run they should start, apache/airflow#54659.) The first full
-sweep only learns the cases that were already there, so a watcher reports cases signed after it
-started. The seen ids live in the watched asset's state store when the triggerer provides one (Airflow
-3.3), so a triggerer restart does not repeat events; otherwise they are kept in memory (and the trigger
-logs that once when it starts). Needs Airflow 3.1 or newer: importing it on Airflow 2 raises an
+milliseconds of each other out of the run they should start, apache/airflow#54659.) What it reported
+is a bounded cursor (:class:`~airflow_provider_nextsign.api.event_cursor.EventCursor`: an ``updatedAt``
+watermark plus the ids reported since), so a watcher reports cases signed from about 5 minutes before it
+first started on, those signed during its first sweep included. The cursor lives in the watched assets'
+state store when the triggerer provides one (Airflow 3.3) and is saved one poll after its event, so a
+triggerer restart repeats events rather than losing them; otherwise it is kept in memory (and the
+trigger logs that once when it starts). Needs Airflow 3.1 or newer: importing it on Airflow 2 raises an
 ``ImportError`` that says so.
 
 Use it in an ``AssetWatcher``::
