@@ -17,9 +17,17 @@ import requests
 import tenacity
 import urllib3
 
-from airflow_provider_nextsign import __version__
 from airflow_provider_nextsign.api import payloads, shapes
-from airflow_provider_nextsign.api.classify import classify, confirms_absence
+from airflow_provider_nextsign.api.classify import confirms_absence
+from airflow_provider_nextsign.api.core import (
+    DEFAULT_BATCH_SIZE,
+    Call,
+    ClientBase,
+    ClientCore,
+    interpret,
+    run,
+    user_agent,
+)
 from airflow_provider_nextsign.api.endpoints import (
     CONVERT_API_VERSIONS,
     DEFAULT_FILES_HOST,
@@ -39,13 +47,10 @@ from airflow_provider_nextsign.api.lookup import ReferenceLookup
 from airflow_provider_nextsign.api.paging import CaseListWalk
 from airflow_provider_nextsign.api.ratelimit import Budget
 from airflow_provider_nextsign.api.retry import RetryPolicy, is_safe_to_resend_write, retrying
-from airflow_provider_nextsign.api.settings import ClientSettings
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"airflow-provider-nextsign/{__version__} python-requests/{requests.__version__}"
-#: Case ids per Get Multiple request (NextSign documents no maximum; this keeps URLs short).
-DEFAULT_BATCH_SIZE = 50
+USER_AGENT = user_agent("python-requests", requests.__version__)
 #: Document Convert may take long (NextSign's own client allows 90 s).
 CONVERT_TIMEOUT = 90.0
 #: Per v2 host, the Document Convert path that answered last (``auto`` mode).
@@ -60,7 +65,7 @@ def convert_versions_to_try(host: str, setting: str) -> tuple[str, ...]:
     return (first, *(v for v in CONVERT_API_VERSIONS if v != first))
 
 
-class NextSignClient:
+class NextSignClient(ClientBase):
     """A client of the NextSign REST API for one company.
 
     :param company_id: the ``{company}`` path segment (Config -> API Keys in the dashboard).
@@ -94,7 +99,7 @@ class NextSignClient:
         sleep: Callable[[float], Any] = time.sleep,
         convert_api_version: str = "auto",
     ) -> None:
-        settings = ClientSettings.build(
+        self._core = ClientCore.build(
             company_id,
             api_key,
             host=host,
@@ -102,22 +107,13 @@ class NextSignClient:
             requests_per_minute=requests_per_minute,
             timeout=timeout,
             convert_api_version=convert_api_version,
+            retry_policy=retry_policy,
+            budget=budget,
+            batch_size=batch_size,
         )
-        self.company_id = settings.company_id
-        self.endpoints = settings.endpoints
-        self.timeout = settings.timeout
-        self.convert_api_version = settings.convert_api_version
-        self.retry_policy = retry_policy or RetryPolicy()
-        self.batch_size = batch_size
-        self.budget = budget or settings.shared_budget()
         self._sleep = sleep
-        self._api_key = settings.api_key
         self.session = session or requests.Session()
-        self._lookup_hints: dict[tuple[str, str | None], dict[str, int]] = {}
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-
-    def __repr__(self) -> str:
-        return f"NextSignClient(company_id={self.company_id!r}, host={self.endpoints.host!r})"
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -188,8 +184,7 @@ class NextSignClient:
         return self._list_page({**params, "index": index})
 
     def _list_page(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        body = self._call("cases_list", "GET", self.endpoints.case_list(), params=params)
-        return shapes.cases_in(body) or []
+        return run(self._core.list_page(params), self._send_call)
 
     def get_case(self, case_id: str) -> dict[str, Any]:
         """Case Get: one case with its recipients, documents and signed documents.
@@ -197,9 +192,7 @@ class NextSignClient:
         :raises NextSignNotFoundError: the case does not exist, was deleted, or is not visible yet
             (production saw Case Get miss a case for seconds after its create).
         """
-        case_id = payloads.check_id(case_id, "case_id")
-        body = self._call("case_get", "GET", self.endpoints.case(case_id))
-        return shapes.case_in(body) or {}
+        return run(self._core.get_case(case_id), self._send_call)
 
     def get_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
         """Case Get Multiple, in batches: the items found, as NextSign sends them (summaries or full cases).
@@ -208,18 +201,7 @@ class NextSignClient:
         these exist" (HTTP 404 ``{"message": "Cases not found"}``) skips a batch; any other error raises,
         because it says nothing about whether the cases exist.
         """
-        ids = payloads.check_ids(case_ids, "case_ids")
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(ids), self.batch_size):
-            batch = ids[start : start + self.batch_size]
-            try:
-                body = self._call("cases_get_multiple", "GET", self.endpoints.cases(batch))
-            except NextSignNotFoundError as err:
-                if not confirms_absence(err):
-                    raise
-                continue
-            found.extend(shapes.cases_in(body) or [])
-        return found
+        return run(self._core.get_cases(case_ids), self._send_call)
 
     def get_full_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The full bodies of the cases NextSign shows, in the order asked.
@@ -305,7 +287,7 @@ class NextSignClient:
             folder=folder,
             statuses=tuple(statuses),
             verify_absence=verify_absence,
-            hints=self._lookup_hints.setdefault((reference_id, folder), {}),
+            hints=self._core.lookup_hints.setdefault((reference_id, folder), {}),
         )
         found = lookup.run()
         log.info(
@@ -436,75 +418,53 @@ class NextSignClient:
         write: bool = False,
         timeout: float | None = None,
     ) -> Any:
+        return self._send_call(Call(operation, method, url, params, json, files, data, write, timeout))
+
+    def _send_call(self, call: Call) -> Any:
+        """Send ``call`` under the retry policy; a create whose outcome is unknown is never re-sent."""
         try:
-            return self._retrying(write)(
-                self._send,
-                operation,
-                method,
-                url,
-                params=params,
-                json=json,
-                files=files,
-                data=data,
-                timeout=timeout,
-            )
+            return self._retrying(call.write)(self._send, call)
         except (NextSignServerError, NextSignConnectionError) as err:
-            if write and not is_safe_to_resend_write(err):
+            if call.write and not is_safe_to_resend_write(err):
                 raise NextSignAmbiguousWriteError(
                     f"{err.message}; the request may have been applied, so it was not sent again. "
                     "Look the case up by its referenceId before creating it again.",
                     status_code=err.status_code,
                     body=err.body,
-                    operation=operation,
+                    operation=call.operation,
                 ) from err
             raise
 
     def _retrying(self, write: bool) -> tenacity.Retrying:
         return retrying(self.retry_policy, write=write, sleep=self._sleep)
 
-    def _send(
-        self,
-        operation: str,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, Any] | None,
-        json: Any,
-        files: Any,
-        data: Any,
-        timeout: float | None,
-    ) -> Any:
+    def _send(self, call: Call) -> Any:
         self.budget.acquire()
-        read_timeout = timeout or self.timeout
+        read_timeout = call.timeout or self.timeout
         started = time.monotonic()
         try:
             response = self.session.request(
-                method,
-                url,
-                params=params,
-                json=json,
-                files=files,
-                data=data,
-                headers={"Authorization": f"Bearer {self._api_key}"},
+                call.method,
+                call.url,
+                params=call.params,
+                json=call.json,
+                files=call.files,
+                data=call.data,
+                headers=self._core.auth_headers(),
                 timeout=(min(read_timeout, 10.0), read_timeout),
             )
         except requests.RequestException as err:
-            raise _connection_error(err, operation) from None
+            raise _connection_error(err, call.operation) from None
         log.debug(
             "NextSign %s %s -> %s in %.2fs",
-            operation,
-            method,
+            call.operation,
+            call.method,
             response.status_code,
             time.monotonic() - started,
         )
         try:
-            body: Any = response.json()
-        except ValueError:
-            body = response.text
-        try:
-            return classify(
-                operation, response.status_code, body, retry_after=response.headers.get("Retry-After")
-            )
+            retry_after = response.headers.get("Retry-After")
+            return interpret(call.operation, response.status_code, response.content, retry_after)
         except NextSignRateLimitError as err:
             self.budget.penalize(self.retry_policy.pause_after(err))
             raise

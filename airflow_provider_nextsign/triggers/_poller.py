@@ -170,14 +170,18 @@ class CasePoller:
                     await client_cm.__aexit__(None, None, None)
 
     async def _sleep(self) -> None:
+        """Wait until the next case is due, or a subscriber comes or goes. Always yields to the loop:
+        a waiter whose cases are all settled (its trigger not yet closed) must not spin it."""
         due = self._schedule.next_due()
-        if not self._subs or due is None:
+        if not self._subs:
             return
-        wait = due - self._clock()
-        if wait > 0:
-            self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+        wait = None if due is None else due - self._clock()
+        if wait is not None and wait <= 0:
+            await asyncio.sleep(0)
+            return
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), wait)
 
     def _close(self) -> None:
         self.closed = True

@@ -214,3 +214,26 @@ async def test_waiters_that_left_are_not_read_in_the_rest_of_the_round(clients, 
     assert (await event_a).payload["status"] == "success"
     await asyncio.gather(event_b, return_exceptions=True)
     assert ["b"] not in made[0].batches
+
+
+async def test_a_waiter_whose_cases_all_settled_does_not_spin_the_event_loop(clients):
+    """A trigger that got its final event may be closed late by the triggerer: meanwhile the poller
+    has nothing due and must wait, not spin (the triggerer flags a blocked loop as deadlocked)."""
+    clients({"a": _case("a", "signed")})
+    poller = _poller.get_poller("c", trigger_module.async_client_for)
+    _key, sub = poller.subscribe(["a"], poll_interval=0.001)
+    await asyncio.wait_for(sub.inbox.get(), 5)  # "a" is signed: settled, never due again
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    poller.unsubscribe(_key)
+    await asyncio.sleep(0)
+    assert ticks >= 10  # the loop kept running other tasks
