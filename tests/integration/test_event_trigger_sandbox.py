@@ -20,7 +20,7 @@ async def _collect(trigger, sandbox, to_sign, expected, requests, primed_after=4
 
     async def counting(self, *args):
         answer = await send(self, *args)
-        requests.append(args[0])  # counted once answered: the trigger has the page when we look
+        requests.append(args[0].operation)  # counted once answered: the trigger has the page when we look
         return answer
 
     aio.AsyncNextSignClient._send = counting
