@@ -29,6 +29,7 @@ from tests.e2e._celery_cluster import CeleryCluster
 
 POSTGRES_URI = os.environ.get("NEXTSIGN_TEST_POSTGRES_URI")
 pytestmark = [
+    pytest.mark.heavy,
     pytest.mark.skipif(
         importlib.metadata.version("apache-airflow").startswith("2."),
         reason="the CeleryExecutor end-to-end test runs the Airflow 3 deployment (API server, DAG processor)",
