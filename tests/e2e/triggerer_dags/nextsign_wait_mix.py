@@ -22,7 +22,7 @@ with DAG(
         ("fast", 1, 300),  # signed late in the test, after a restart of the whole Airflow
         ("slow", 3600, 300),  # signed early: read along with the fast one, long before its hour
         ("denied", 1, 300),  # fails at once, without using its two retries
-        ("missing", 1, 5),  # never existed: deleted once its 5 s grace passed and Case Get confirms
+        ("missing", 1, 15),  # never existed: deleted once its 15 s grace passed and Case Get confirms
     ):
         NextSignCaseSensor(
             task_id=f"wait_{name}",
