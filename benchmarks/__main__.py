@@ -15,30 +15,16 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks._env import isolate_airflow
+
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 PROJECTION_TARGET = 1.05
 MEMORY_FLAT_MB = 25.0
-
-
-def _isolate_airflow() -> None:
-    """A throwaway Airflow home and request-budget state, set before anything imports airflow."""
-    defaults = {
-        "AIRFLOW_HOME": lambda: tempfile.mkdtemp(prefix="nextsign-bench-airflow-"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": lambda: "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": lambda: "WARNING",
-        "NEXTSIGN_RATE_LIMIT_DIR": lambda: tempfile.mkdtemp(prefix="nextsign-bench-budget-"),
-        # The waiting benchmark polls every 0.2 s on a time-scaled sandbox: below the 5 s default floor.
-        "AIRFLOW__NEXTSIGN__MIN_POLL_INTERVAL": lambda: "0.01",
-    }
-    for name, value in defaults.items():
-        if not os.environ.get(name):  # unset or empty
-            os.environ[name] = value()
 
 
 def budget_rows(quick: bool) -> list[dict[str, Any]]:
@@ -193,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for CI (figures indicative)")
     parser.add_argument("--json", metavar="PATH", help=f"where to write the results (full runs: {RESULTS})")
     args = parser.parse_args(argv)
-    _isolate_airflow()
+    isolate_airflow()
     started = time.monotonic()
     rows = collect(args.quick)
     print(format_table(rows))

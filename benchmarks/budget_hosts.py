@@ -278,9 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small runs at a high time scale (seconds)")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
     args = parser.parse_args(argv)
-    from benchmarks.__main__ import _isolate_airflow
+    from benchmarks._env import isolate_airflow
 
-    _isolate_airflow()
+    isolate_airflow()
     rows = run_suite(args.quick)
     print(format_table(rows))
     if args.json:
