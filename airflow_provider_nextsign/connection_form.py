@@ -74,6 +74,8 @@ PLACEHOLDERS: dict[str, str] = {
     "webhook_secret": "Random string, also set as the webhook's X-Webhook-Token header",
 }
 
+_POSITIVE_DECIMAL = r"^\s*(?:\d*[1-9]\d*(?:\.\d*)?|\d*\.\d*[1-9]\d*)\s*$"
+
 HIDDEN_FIELDS = ["port", "schema", "extra"]
 RELABELING = {"login": "Company ID", "password": "API key", "host": "API host (v2)"}
 
@@ -89,8 +91,8 @@ def wtforms_widgets(*, with_receiver: bool) -> dict[str, Any]:
     """The same fields as WTForms fields, for the hook's Airflow 2.11 / 3.1 form."""
     from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import FloatField, IntegerField, PasswordField, StringField
-    from wtforms.validators import AnyOf, NumberRange, Optional
+    from wtforms import IntegerField, PasswordField, StringField
+    from wtforms.validators import AnyOf, NumberRange, Optional, Regexp
 
     fields = {**CONN_FIELDS, **(RECEIVER_FIELDS if with_receiver else {})}
     widgets: dict[str, Any] = {}
@@ -107,12 +109,17 @@ def wtforms_widgets(*, with_receiver: bool) -> dict[str, Any]:
         if schema.get("format") == "password":
             widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), **common)
             continue
-        if kind in ("integer", "number"):
-            low = schema.get("minimum", schema.get("exclusiveMinimum"))
-            if low is not None:
-                common["validators"].append(NumberRange(min=low))
-            cls = IntegerField if kind == "integer" else FloatField
-            widgets[name] = cls(label, widget=BS3TextFieldWidget(), **common)
+        if kind == "integer":
+            if "minimum" in schema:
+                common["validators"].append(NumberRange(min=schema["minimum"]))
+            widgets[name] = IntegerField(label, widget=BS3TextFieldWidget(), **common)
+            continue
+        if kind == "number":
+            # Airflow 2.11's providers manager refuses a hook whose form has a FloatField (and then
+            # forgets the whole connection type), so a decimal is a text field checked by pattern.
+            positive = Regexp(_POSITIVE_DECIMAL, message="Enter a positive number, e.g. 30 or 2.5")
+            common["validators"].append(positive)
+            widgets[name] = StringField(label, widget=BS3TextFieldWidget(), **common)
             continue
         if "enum" in schema:
             common["validators"].append(AnyOf([v for v in schema["enum"] if v is not None]))

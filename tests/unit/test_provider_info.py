@@ -43,7 +43,7 @@ def test_connection_type_declares_relabelled_form():
 def test_the_hooks_form_and_the_provider_info_form_declare_the_same_fields():
     """One declaration: the Airflow 2.11 / 3.1 widgets carry the conn-fields' labels, types and defaults."""
     pytest.importorskip("flask_appbuilder")
-    from wtforms import FloatField, IntegerField, PasswordField, StringField
+    from wtforms import IntegerField, PasswordField, StringField
 
     from airflow_provider_nextsign.hooks.nextsign import NextSignHook
 
@@ -51,7 +51,8 @@ def test_the_hooks_form_and_the_provider_info_form_declare_the_same_fields():
     widgets = NextSignHook.get_connection_form_widgets()
     fields = conn["conn-fields"]
     assert set(widgets) <= set(fields) and set(fields) - set(widgets) <= {"webhook_secret"}
-    kinds = {"string": StringField, "integer": IntegerField, "number": FloatField}
+    # A decimal is a validated text field: Airflow 2.11 drops a hook whose form holds a FloatField.
+    kinds = {"string": StringField, "integer": IntegerField, "number": StringField}
     for name, widget in widgets.items():
         schema = fields[name]["schema"]
         expected = PasswordField if schema.get("format") == "password" else kinds[schema["type"][0]]
@@ -59,3 +60,29 @@ def test_the_hooks_form_and_the_provider_info_form_declare_the_same_fields():
         assert str(widget.args[0]) == fields[name]["label"]
         assert widget.kwargs.get("default") == schema.get("default")
     assert NextSignHook.get_ui_field_behaviour()["placeholders"] == conn["ui-field-behaviour"]["placeholders"]
+
+
+def test_the_hooks_form_uses_only_field_classes_airflow_2_accepts_and_checks_decimals():
+    """Airflow 2.11's providers manager forgets the connection type when one widget is another class."""
+    pytest.importorskip("flask_appbuilder")
+    from flask import Flask
+    from werkzeug.datastructures import MultiDict
+    from wtforms import BooleanField, Form, IntegerField, PasswordField, StringField
+
+    from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+    widgets = NextSignHook.get_connection_form_widgets()
+    accepted = (IntegerField, PasswordField, StringField, BooleanField)
+    assert all(widget.field_class in accepted for widget in widgets.values())
+
+    form_class = type("ConnectionForm", (Form,), dict(widgets))
+    with Flask(__name__).test_request_context():
+        cases = [("2.5", True), ("90", True), (".5", True), ("0", False), ("-3", False), ("x", False)]
+        for typed, valid in cases:
+            form = form_class(MultiDict({"timeout": typed, "reconcile_window": typed}))
+            form.validate()
+            assert ("timeout" not in form.errors) is valid, typed
+            assert ("reconcile_window" not in form.errors) is valid, typed
+        empty = form_class(MultiDict({"timeout": "", "reconcile_window": ""}))
+        empty.validate()
+        assert "timeout" not in empty.errors and "reconcile_window" not in empty.errors  # optional
