@@ -421,7 +421,10 @@ def _fetch_chunk(
     return frames
 
 
-def warn_ids(logger: logging.Logger, message: str, ids: Sequence[str], *, shown: int = 10) -> None:
-    """Log ``message`` (``{count}`` filled in) at WARNING with up to ``shown`` of the ``ids``."""
-    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
-    logger.warning("%s: %s%s", message.format(count=len(ids)), ", ".join(ids[:shown]), more)
+def warn_ids(
+    logger: Any, message: str, ids: Sequence[str], *, total: int | None = None, shown: int = 10
+) -> None:
+    """Log ``message`` at WARNING (``{count}``: ``total``, default ``len(ids)``) and up to ``shown`` ids."""
+    count = len(ids) if total is None else total
+    more = f" and {count - min(shown, len(ids))} more" if count > min(shown, len(ids)) else ""
+    logger.warning("%s: %s%s", message.format(count=count), ", ".join(ids[:shown]), more)

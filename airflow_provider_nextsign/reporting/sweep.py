@@ -101,9 +101,9 @@ def sweep_unlisted(
         sample = writer.unlisted_ids(since, limit=10)
         warn_ids(
             logger,
-            "{count} stored case(s) are missing from this run's complete Case List"
-            + ("" if len(sample) == result.candidates else f" ({result.candidates} in all)"),
+            "{count} stored case(s) are missing from this run's complete Case List",
             sample,
+            total=result.candidates,
         )
         if result.candidates > allowed:
             result.aborted = True

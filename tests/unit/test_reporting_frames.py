@@ -317,7 +317,9 @@ def test_a_failed_read_raises_and_is_never_taken_for_a_deletion() -> None:
     client = FakeClient([make_case(1), make_case(2)], hidden={f"{2:024x}"})
 
     def gateway_404(case_id):
-        raise NextSignNotFoundError("Not Found", status_code=404, body="<html>404</html>", operation="case_get")
+        raise NextSignNotFoundError(
+            "Not Found", status_code=404, body="<html>404</html>", operation="case_get"
+        )
 
     client.get_case = gateway_404  # type: ignore[method-assign]
     with pytest.raises(NextSignNotFoundError):
@@ -334,7 +336,11 @@ def test_summary_items_are_read_with_case_get_and_keep_their_true_state() -> Non
     client = FakeClient(bodies, summaries=True)
     (chunk,) = iter_case_frames(client)
     states = dict(zip(chunk.cases["case_id"], chunk.cases["state"], strict=True))
-    assert states == {bodies[0]["_id"]: "signed", bodies[1]["_id"]: "pending", bodies[2]["_id"]: "in_progress"}
+    assert states == {
+        bodies[0]["_id"]: "signed",
+        bodies[1]["_id"]: "pending",
+        bodies[2]["_id"]: "in_progress",
+    }
     assert len(chunk.recipients) == 9 and len(chunk.documents) == 6
     assert (chunk.multiple_requests, chunk.case_gets) == (1, 3)
 
