@@ -26,7 +26,7 @@ class ShareCappedBudget:
     one of ``inner``; counters, penalties (429s) and sharing are ``inner``'s.
     """
 
-    def __init__(self, inner: Any, share: float) -> None:
+    def __init__(self, inner: Any, share: float, *, clock: Any = None) -> None:
         from airflow_provider_nextsign.api.ratelimit import RequestBudget, default_shared_dir
 
         if not 0 < share <= 1:
@@ -36,7 +36,9 @@ class ShareCappedBudget:
         self.key = str(inner.key)
         cap_key = hashlib.sha256(f"{self.key}:report-share".encode()).hexdigest()
         state_file = default_shared_dir() / f"{cap_key}.json" if getattr(inner, "shared", False) else None
-        self.cap = RequestBudget(cap_key, float(inner.requests_per_minute) * share, state_file=state_file)
+        self.cap = RequestBudget(
+            cap_key, float(inner.requests_per_minute) * share, state_file=state_file, clock=clock
+        )
 
     @property
     def requests_per_minute(self) -> float:

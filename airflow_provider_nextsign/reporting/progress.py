@@ -192,6 +192,7 @@ class ReportProgress:
             "cases_unchanged": self.cases_skipped,
             "cases_missing": self.cases_missing,
             "requests": self.requests_spent,
+            "requests_per_minute": self.requests_per_minute,
             "multiple_requests": self.detail_requests,
             "case_gets": self.case_gets,
             "seconds": round(self._clock() - self.started, 3),
