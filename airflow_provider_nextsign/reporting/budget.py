@@ -36,8 +36,9 @@ class ShareCappedBudget:
         self.key = str(inner.key)
         cap_key = hashlib.sha256(f"{self.key}:report-share".encode()).hexdigest()
         state_file = default_shared_dir() / f"{cap_key}.json" if getattr(inner, "shared", False) else None
+        # No safety margin: the shared budget behind it already keeps one.
         self.cap = RequestBudget(
-            cap_key, float(inner.requests_per_minute) * share, state_file=state_file, clock=clock
+            cap_key, float(inner.requests_per_minute) * share, state_file=state_file, clock=clock, safety=0.0
         )
 
     @property
