@@ -149,3 +149,11 @@ def _rows(body: dict) -> list[dict]:
 
     cases, _, _ = to_frames([body])
     return records(cases)
+
+
+def test_the_sweep_benchmark_marks_what_the_old_statement_marked() -> None:
+    from benchmarks import reporting_sweep
+
+    assert POSTGRES_URI
+    result = reporting_sweep.measure(POSTGRES_URI, 4000, timeout=30.0)
+    assert result["candidates"] == result["marked"] == result["not_in_marked"] == 20

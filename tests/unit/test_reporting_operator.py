@@ -368,7 +368,7 @@ def test_a_filtered_report_learns_that_a_case_left_the_filter(requests_mock, tmp
 
 def test_incremental_runs_read_pending_cases_stale_ones_and_missing_rows(requests_mock, tmp_path):
     signed, pending = make_case(1, signed=2), make_case(2)
-    api = FakeNextSign(requests_mock, [signed, pending])
+    FakeNextSign(requests_mock, [signed, pending])
     op = NextSignCaseReportOperator(task_id="report", sql_conn_id="warehouse", incremental=True)
     op.execute({"run_id": "r1"})
     # NextSign expires the pending case without moving updatedAt: read anyway, since it is not final.
