@@ -38,6 +38,9 @@ class NextSignCaseReportOperator(BaseOperator):
     * ``destination``: a folder (local path, ``ObjectStoragePath`` or ``scheme://`` URL) receiving part
       files per table in ``format`` (``parquet`` or ``csv``); the state is ``_nextsign_report_state.json``
       in that folder.
+    * ``sql_conn_id`` with ``stage``: for BigQuery and Snowflake (and PostgreSQL 15+), the chunks are
+      staged as Parquet in ``stage`` and applied with one MERGE when the run finishes, through the
+      connection's common.sql hook (see :mod:`~airflow_provider_nextsign.reporting.merge`).
 
     With ``incremental=True`` a listed case is skipped only when its row exists, its Case List
     ``updatedAt`` equals the one seen at its last fetch, it is signed, denied or expired (pending cases
@@ -59,6 +62,9 @@ class NextSignCaseReportOperator(BaseOperator):
     :param schema: SQL schema of the tables (default: the connection's default).
     :param destination: folder for Parquet/CSV files instead of SQL.
     :param format: ``parquet`` (default) or ``csv``, for ``destination``.
+    :param stage: with ``sql_conn_id``: a folder to stage Parquet parts in, applied with one MERGE per run
+        (BigQuery: a ``gs://`` URL; Snowflake: the location of ``stage_name``).
+    :param stage_name: Snowflake: the stage over ``stage``, e.g. ``@nextsign_stage``.
     :param csv_encoding: ``utf-8`` (default) or ``utf-8-sig`` (a byte-order mark, for Excel).
     :param incremental: skip reading cases unchanged since the last run (see above).
     :param refetch_after: read every case at least this often (a ``timedelta`` or seconds; default 7
@@ -84,6 +90,8 @@ class NextSignCaseReportOperator(BaseOperator):
         "schema",
         "destination",
         "format",
+        "stage",
+        "stage_name",
     )
     ui_color = "#dbe9f6"
 
@@ -98,6 +106,8 @@ class NextSignCaseReportOperator(BaseOperator):
         schema: str | None = None,
         destination: Any = None,
         format: str = "parquet",
+        stage: Any = None,
+        stage_name: str | None = None,
         csv_encoding: str = "utf-8",
         incremental: bool = False,
         refetch_after: timedelta | float | None = timedelta(days=7),
@@ -119,6 +129,8 @@ class NextSignCaseReportOperator(BaseOperator):
         self.schema = schema
         self.destination = destination
         self.format = format
+        self.stage = stage
+        self.stage_name = stage_name
         self.csv_encoding = csv_encoding
         self.incremental = incremental
         self.refetch_after = refetch_after
@@ -137,6 +149,8 @@ class NextSignCaseReportOperator(BaseOperator):
                 "sql_conn_id / destination: give exactly one, a SQL connection id (warehouse tables) "
                 "or a destination folder (Parquet/CSV files)"
             )
+        if self.stage and not self.sql_conn_id:
+            raise ValueError("stage: staging Parquet for a MERGE needs sql_conn_id, the warehouse connection")
         if self.destination and self.format not in FORMATS:
             raise ValueError(f"format: {self.format!r} is not supported; use 'parquet' or 'csv'")
         if self.csv_encoding not in CSV_ENCODINGS:
@@ -165,12 +179,41 @@ class NextSignCaseReportOperator(BaseOperator):
             )
         return hook.get_sqlalchemy_engine()
 
+    def _merge_writer(self, run_id: str) -> FileReportWriter:
+        from airflow.providers.common.compat.sdk import BaseHook
+
+        from airflow_provider_nextsign.reporting.merge import (
+            DIALECTS,
+            MergeReportWriter,
+            dialect_of_conn_type,
+        )
+
+        conn = BaseHook.get_connection(str(self.sql_conn_id))
+        dialect = dialect_of_conn_type(str(conn.conn_type))
+        if dialect is None:
+            raise ValueError(
+                f"sql_conn_id: a staged MERGE runs on {', '.join(DIALECTS)} connections; "
+                f"{self.sql_conn_id!r} is {conn.conn_type!r} (drop stage= to upsert chunk by chunk)"
+            )
+        return MergeReportWriter(
+            self.stage,
+            hook=conn.get_hook(),
+            dialect=dialect,
+            table_prefix=self.table_prefix,
+            schema=self.schema or None,
+            stage_name=self.stage_name or None,
+            run_id=run_id,
+            logger=self.log,
+        )
+
     def _writer(self, context: Any) -> tuple[SqlReportWriter | FileReportWriter, str]:
         from airflow_provider_nextsign.reporting.files import FileReportWriter
         from airflow_provider_nextsign.reporting.sql import SqlReportWriter
 
         writer: SqlReportWriter | FileReportWriter
         run_id = str(context.get("run_id") or "manual") if hasattr(context, "get") else "manual"
+        if self.stage:
+            return self._merge_writer(run_id), f"merge:{self.sql_conn_id}"
         if self.sql_conn_id:
             writer = SqlReportWriter(
                 self._sql_engine(), table_prefix=self.table_prefix, schema=self.schema or None, run_id=run_id
