@@ -157,3 +157,87 @@ def test_the_sweep_benchmark_marks_what_the_old_statement_marked() -> None:
     assert POSTGRES_URI
     result = reporting_sweep.measure(POSTGRES_URI, 4000, timeout=30.0)
     assert result["candidates"] == result["marked"] == result["not_in_marked"] == 20
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL (dropped afterwards)."""
+    assert POSTGRES_URI
+    schema = f"nextsign_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URI)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'create schema "{schema}"'))
+    yield schema
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'drop schema "{schema}" cascade'))
+    admin.dispose()
+
+
+def merged(schema: str) -> dict[str, dict]:
+    engine = sa.create_engine(POSTGRES_URI)  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(f"select * from {schema}.nextsign_cases")).mappings().all()
+        recipients = conn.execute(sa.text(f"select count(*) from {schema}.nextsign_recipients")).scalar()
+    engine.dispose()
+    return {"cases": {r["case_id"]: dict(r) for r in rows}, "recipients": recipients}
+
+
+@pytest.mark.nextsign_sandbox(requests_per_minute=100, time_scale=600)
+def test_staged_parquet_and_one_merge_per_run(nextsign_sandbox, monkeypatch, pg_schema, tmp_path) -> None:
+    from airflow_provider_nextsign.api.cases import case_state
+    from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+    from airflow_provider_nextsign.operators.reporting import NextSignCaseReportOperator
+
+    two = [
+        {"name": "A", "email": "a@example.com", "signing": True},
+        {"name": "B", "email": "b@example.com", "signing": True},
+    ]
+    pending = nextsign_sandbox.seed_cases(20, recipients=two)
+    signed = nextsign_sandbox.seed_cases(10, status="signed")
+    monkeypatch.setenv("AIRFLOW_CONN_PG_WAREHOUSE", POSTGRES_URI)
+    op = NextSignCaseReportOperator(
+        task_id="report", sql_conn_id="pg_warehouse", schema=pg_schema, stage=str(tmp_path / "stage")
+    )
+    statements: list[str] = []
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    real_run = DbApiHook.run
+
+    def counting_run(self, sql, *args, **kwargs):
+        statements.extend([sql] if isinstance(sql, str) else list(sql))
+        return real_run(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(DbApiHook, "run", counting_run)
+    first = op.execute({"run_id": "r1"})
+    assert first["destination"] == "merge:pg_warehouse" and first["inserted"] == 30
+    assert sum(s.startswith("MERGE") for s in statements) == 1  # one MERGE for the whole run
+    truth = {c["_id"]: c for c in nextsign_sandbox.cases()}
+    stored = merged(pg_schema)
+    assert {k: v["state"] for k, v in stored["cases"].items()} == {
+        k: case_state(c).value for k, c in truth.items()
+    }
+    assert stored["recipients"] == 20 * 2 + 10
+
+    statements.clear()
+    again = op.execute({"run_id": "r2"})  # nothing changed: nothing staged, no MERGE
+    assert again["rows_unchanged"] == 30 and not any(s.startswith("MERGE") for s in statements)
+    assert merged(pg_schema) == stored
+
+    nextsign_sandbox.sign(pending[0])
+    NextSignHook().delete_case(signed[0])
+    # A newer row written by someone else meanwhile: this run's older read must not replace it.
+    engine = sa.create_engine(POSTGRES_URI)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"update {pg_schema}.nextsign_cases set updated_at = '2999-01-01Z' where case_id = :i"),
+            {"i": pending[1]},
+        )
+    engine.dispose()
+    nextsign_sandbox.sign(pending[1])
+    third = op.execute({"run_id": "r3"})
+    assert (third["updated"], third["deleted"]) == (2, 1)
+    after = merged(pg_schema)["cases"]
+    assert after[pending[0]]["state"] == "signed"
+    assert after[pending[1]]["state"] == "pending"  # the stored row is newer: left alone
+    assert after[signed[0]]["is_deleted"] and after[signed[0]]["state"] == "signed"
+    assert sum(bool(r["is_deleted"]) for r in after.values()) == 1
