@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from airflow_provider_nextsign.reporting.frames import to_frames
 from airflow_provider_nextsign.reporting.warehouse import SqlReportWriter, WriteResult
-from tests.unit.test_reporting_frames import make_case
+from tests.unit._reporting_cases import make_case
 from tests.unit.test_reporting_warehouse import V1_DDL, check_migrated, chunk
 
 POSTGRES_URI = os.environ.get("NEXTSIGN_TEST_POSTGRES_URI")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -20,48 +19,10 @@ from airflow_provider_nextsign.reporting.frames import (
 from airflow_provider_nextsign.reporting.progress import ReportProgress
 from airflow_provider_nextsign.reporting.schema import CASES, DOCUMENTS, RECIPIENTS, schema_markdown
 
-
-def make_case(
-    n: int, *, signed: int = 0, signers: int = 2, updated: str = "2024-02-19T10:52:25.836Z"
-) -> dict:
-    """A Case Get body shaped like nextsign-api.md §3.5 with ``signed`` of ``signers`` signed."""
-    case_id = f"{n:024x}"
-    recipients = [
-        {
-            "name": f"Signer {i}",
-            "email": f"s{i}@example.com",
-            "order": i + 1,
-            "group": 1,
-            "signing": True,
-            "needsCpr": False,
-            "signed": "signed" if i < signed else "pending",
-            **({"signedDateAndTime": f"2024-02-1{i + 1}T09:00:00.000Z"} if i < signed else {}),
-        }
-        for i in range(signers)
-    ]
-    recipients.append({"name": "Reader", "email": "r@example.com", "signing": False, "signed": "pending"})
-    body: dict[str, Any] = {
-        "_id": case_id,
-        "nextSignKey": f"NS-{n}",
-        "referenceId": f"ref-{n}",
-        "title": f"Contract {n}",
-        "folder": "Default",
-        "type": "Simple sign",
-        "user_name": "Owner",
-        "user_email": "owner@example.com",
-        "createdAt": "2023-12-14T16:40:27.431Z",
-        "updatedAt": updated,
-        "settings": {"availability": {"days": 10, "isExpired": False, "unlimited": False}},
-        "recipients": recipients,
-        "documents": [
-            {"name": "contract.pdf", "sign_obligated": True, "document_id": f"doc-{n}"},
-            {"name": "terms.pdf", "sign_obligated": False, "document_id": f"terms-{n}"},
-        ],
-        "signedDocuments": [],
-    }
-    if signed >= signers:
-        body["signedDocuments"] = [{"name": "contract.pdf", "file": f"https://files.example/{case_id}.pdf"}]
-    return body
+try:
+    from ._reporting_cases import FakeClient, make_case
+except ImportError:  # tests/ run as rootdir modules (no __init__.py)
+    from _reporting_cases import FakeClient, make_case  # type: ignore[no-redef]
 
 
 def test_flatten_pending_case_matches_schema_columns() -> None:
@@ -215,55 +176,6 @@ def test_unparseable_timestamps_are_counted_and_warned_about(caplog: pytest.LogC
     assert frames.unparseable_timestamps == 3
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "3 timestamp(s)" in warning.getMessage() and "'yesterday'" in warning.getMessage()
-
-
-SUMMARY_KEYS = ("_id", "title", "createdAt", "updatedAt")
-
-
-def not_found(message: str = "Case not found", status: int = 200) -> NextSignNotFoundError:
-    """The error the client raises for NextSign's documented not-found answer."""
-    return NextSignNotFoundError(message, status_code=status, body={"message": message}, operation="case_get")
-
-
-class FakeClient:
-    """Case List, Get Multiple (full items, or summaries with ``summaries=True``) and Case Get over a
-    dict of bodies; ``vanish`` ids are gone (Case Get answers NextSign's documented not-found) and
-    ``hidden`` ids are missing from Get Multiple only. Records every call."""
-
-    batch_size = 50
-
-    def __init__(
-        self,
-        bodies: list[dict],
-        *,
-        vanish: set[str] = frozenset(),  # type: ignore[assignment]
-        hidden: set[str] = frozenset(),  # type: ignore[assignment]
-        summaries: bool = False,
-    ):
-        self.bodies = {b["_id"]: b for b in bodies}
-        self.vanish = set(vanish)
-        self.hidden = set(hidden)
-        self.summaries = summaries
-        self.list_calls: list[dict] = []
-        self.get_calls: list[list[str]] = []  # the ids asked, per Get Multiple batch
-        self.case_gets: list[str] = []
-
-    def list_cases(self, *, status=None, folder=None, page_size=100):
-        self.list_calls.append({"status": status, "folder": folder, "page_size": page_size})
-        for body in list(self.bodies.values()):
-            yield {k: body[k] for k in ("_id", "title", "folder", "createdAt", "updatedAt")}
-
-    def get_cases(self, case_ids):
-        ids = list(case_ids)
-        self.get_calls.append(ids)
-        found = [self.bodies[i] for i in ids if i in self.bodies and i not in self.vanish | self.hidden]
-        return [{k: b[k] for k in SUMMARY_KEYS} for b in found] if self.summaries else found
-
-    def get_case(self, case_id):
-        self.case_gets.append(case_id)
-        if case_id in self.vanish or case_id not in self.bodies:
-            raise not_found()
-        return self.bodies[case_id]
 
 
 def test_iter_case_frames_chunks_bounded_and_complete() -> None:

@@ -16,10 +16,10 @@ from airflow_provider_nextsign.operators.reporting import NextSignCaseReportOper
 from airflow_provider_nextsign.reporting.merge import MergeReportWriter, merge_statements
 
 try:
-    from .test_reporting_frames import make_case
+    from ._reporting_cases import make_case
     from .test_reporting_warehouse import chunk
 except ImportError:  # tests/ run as rootdir modules (no __init__.py)
-    from test_reporting_frames import make_case  # type: ignore[no-redef]
+    from _reporting_cases import make_case  # type: ignore[no-redef]
     from test_reporting_warehouse import chunk  # type: ignore[no-redef]
 
 

@@ -20,9 +20,9 @@ from airflow_provider_nextsign.api.errors import NextSignIncompleteListingError,
 from airflow_provider_nextsign.operators.reporting import NextSignCaseReportOperator
 
 try:
-    from .test_reporting_frames import make_case
+    from ._reporting_cases import make_case
 except ImportError:  # tests/ run as rootdir modules (no __init__.py)
-    from test_reporting_frames import make_case  # type: ignore[no-redef]
+    from _reporting_cases import make_case  # type: ignore[no-redef]
 
 HOST, COMPANY = "https://ns.test", "c0mpany"
 V2 = f"{HOST}/api/v2/{COMPANY}"
@@ -127,7 +127,12 @@ def logged(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str])
 
 
 def deleted_ids(tmp_path: Path) -> set[str]:
-    return {cid for cid, row in cases_table(tmp_path).items() if row["is_deleted"]}
+    """The cases the warehouse calls deleted (``is_deleted``, or the ``state`` schema version 1 used)."""
+    return {
+        cid
+        for cid, row in cases_table(tmp_path).items()
+        if row.get("is_deleted") or row["state"] == "deleted"
+    }
 
 
 def count(tmp_path: Path, table: str) -> int:

@@ -23,9 +23,9 @@ from airflow_provider_nextsign.reporting.warehouse import (
 )
 
 try:
-    from .test_reporting_frames import FakeClient, make_case
+    from ._reporting_cases import FakeClient, make_case
 except ImportError:  # tests/ run as rootdir modules (no __init__.py)
-    from test_reporting_frames import FakeClient, make_case  # type: ignore[no-redef]
+    from _reporting_cases import FakeClient, make_case  # type: ignore[no-redef]
 
 
 def chunk(bodies: list[dict], *, listed: bool = True) -> CaseFrames:
