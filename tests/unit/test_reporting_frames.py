@@ -9,13 +9,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_nextsign.api.errors import NextSignNotFoundError, NextSignServerError
-from airflow_provider_nextsign.reporting.frames import (
-    TimestampIssues,
-    flatten_case,
-    frames_of,
-    iter_case_frames,
-    to_frames,
-)
+from airflow_provider_nextsign.reporting.frames import flatten_case, iter_case_frames, to_frames
 from airflow_provider_nextsign.reporting.progress import ReportProgress
 from airflow_provider_nextsign.reporting.schema import CASES, DOCUMENTS, RECIPIENTS, schema_markdown
 
@@ -167,6 +161,8 @@ def test_unparseable_timestamps_are_counted_and_warned_about(caplog: pytest.LogC
     bodies[0]["updatedAt"] = "yesterday"
     bodies[1]["createdAt"] = 1700000000  # not ISO 8601 text either
     bodies[1]["recipients"][0]["signedDateAndTime"] = "12/02/2024 09:00"
+    from airflow_provider_nextsign.reporting.frames import TimestampIssues, frames_of
+
     issues = TimestampIssues()
     to_frames(bodies, issues=issues)
     assert issues.count == 3

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_nextsign.api.cases import case_state
-from airflow_provider_nextsign.api.errors import NextSignIncompleteListingError, NextSignNotFoundError
+from airflow_provider_nextsign.api.errors import NextSignNotFoundError
 from airflow_provider_nextsign.operators.reporting import NextSignCaseReportOperator
 
 try:
@@ -124,6 +124,15 @@ def cases_table(tmp_path: Path, prefix: str = "nextsign_") -> dict[str, dict[str
 def logged(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
     """What the operator logged (Airflow 3's task logger writes to stdout, Airflow 2's to logging)."""
     return caplog.text + capsys.readouterr().out
+
+
+def outcome(call: Callable[[], Any]) -> BaseException | None:
+    """The exception ``call`` raised, or None (so a test can check the warehouse before the error)."""
+    try:
+        call()
+    except Exception as err:
+        return err
+    return None
 
 
 def deleted_ids(tmp_path: Path) -> set[str]:
@@ -242,8 +251,8 @@ def test_capped_limit_marks_no_live_case_deleted(requests_mock, tmp_path):
     assert op.execute({"run_id": "r1"})["inserted"] == 300
     api.cap_limit = 50  # we ask for 100 per page; the server sends 50
     second = op.execute({"run_id": "r2"})
-    assert (second["cases_listed"], second["deleted"], second["sweep_candidates"]) == (300, 0, 0)
     assert deleted_ids(tmp_path) == set()
+    assert (second["cases_listed"], second["deleted"], second["sweep_candidates"]) == (300, 0, 0)
 
 
 def test_repeated_page_fails_the_run_and_marks_nothing(requests_mock, tmp_path):
@@ -258,9 +267,11 @@ def test_repeated_page_fails_the_run_and_marks_nothing(requests_mock, tmp_path):
         return served(request, context)
 
     requests_mock.get(LIST, json=repeat_page_one)
-    with pytest.raises(NextSignIncompleteListingError, match="same cases"):
-        op.execute({"run_id": "r2"})
+    error = outcome(lambda: op.execute({"run_id": "r2"}))
     assert deleted_ids(tmp_path) == set()
+    from airflow_provider_nextsign.api.errors import NextSignIncompleteListingError
+
+    assert isinstance(error, NextSignIncompleteListingError) and "same cases" in str(error)
 
 
 def test_a_deletion_mid_listing_marks_no_live_case(requests_mock, tmp_path, caplog, capsys):
@@ -296,9 +307,9 @@ def test_a_transient_404_marks_no_case_deleted(requests_mock, tmp_path):
         return None
 
     api.multi_calls, api.multi_answer = 0, gateway_404_on_third_batch
-    with pytest.raises(NextSignNotFoundError):
-        op.execute({"run_id": "r2"})
+    error = outcome(lambda: op.execute({"run_id": "r2"}))
     assert deleted_ids(tmp_path) == set()
+    assert isinstance(error, NextSignNotFoundError)  # unknown: the run fails, to be run again
     again = op.execute({"run_id": "r3"})  # the next run is clean
     assert (again["deleted"], again["rows_unchanged"]) == (0, 300)
 
@@ -327,8 +338,8 @@ def test_a_folder_report_beside_an_unfiltered_one_marks_nothing(requests_mock, t
     api.on_list = run_the_folder_report_meanwhile
     summary = full.execute({"run_id": "r2"})
     assert ran and ran[0]["cases_listed"] == 100
-    assert (summary["deleted"], summary["sweep_candidates"]) == (0, 0)
     assert deleted_ids(tmp_path) == set()
+    assert (summary["deleted"], summary["sweep_candidates"]) == (0, 0)
 
 
 def test_a_listing_that_silently_lost_many_cases_aborts_the_sweep(requests_mock, tmp_path, caplog, capsys):
@@ -339,8 +350,8 @@ def test_a_listing_that_silently_lost_many_cases_aborts_the_sweep(requests_mock,
     api.list_filter = {b["_id"] for b in bodies[:10]}
     with caplog.at_level(logging.WARNING):
         summary = op.execute({"run_id": "r2"})
+    assert deleted_ids(tmp_path) == set() and api.case_gets == []
     assert (summary["sweep_aborted"], summary["deleted"], summary["sweep_candidates"]) == (True, 0, 10)
-    assert api.case_gets == [] and deleted_ids(tmp_path) == set()
     warning = next(line for line in logged(caplog, capsys).splitlines() if "are missing" in line)
     assert "10 stored case(s)" in warning and all(b["_id"] in warning for b in bodies[:10])
     assert "and " not in warning.split(":")[-1]  # ten ids, all named
@@ -359,11 +370,11 @@ def test_a_filtered_report_learns_that_a_case_left_the_filter(requests_mock, tmp
     denied["recipients"][0]["signed"] = "denied"
     api.bodies[denied["_id"]] = denied
     second = op.execute({"run_id": "r2"})
-    assert (second["cases_listed"], second["sweep_candidates"], second["sweep_still_there"]) == (17, 3, 3)
     states = {cid: row["state"] for cid, row in cases_table(tmp_path).items()}
     assert (
         states[bodies[3]["_id"]] == states[bodies[7]["_id"]] == "signed" and states[denied["_id"]] == "denied"
     )
+    assert (second["cases_listed"], second["sweep_candidates"], second["sweep_still_there"]) == (17, 3, 3)
     # Signed and denied are final: the next pending report does not read them again.
     api.case_gets.clear()
     api.multi_ids.clear()

@@ -12,11 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_nextsign.reporting.frames import CaseFrames, iter_case_frames, to_frames
-from airflow_provider_nextsign.reporting.schema import CASES, DOCUMENTS, RECIPIENTS, file_table
-from airflow_provider_nextsign.reporting.sweep import sweep_unlisted
+from airflow_provider_nextsign.reporting.schema import CASES, DOCUMENTS, RECIPIENTS
 from airflow_provider_nextsign.reporting.warehouse import (
     FileReportWriter,
-    SkipPolicy,
     SqlReportWriter,
     WriteResult,
     read_file_report,
@@ -129,6 +127,8 @@ def test_unchanged_ids_compare_listed_updated_at(writer: SqlReportWriter) -> Non
 
 
 def test_skip_only_final_cases_with_a_row_fetched_recently(tmp_path: Path) -> None:
+    from airflow_provider_nextsign.reporting.common import SkipPolicy
+
     clock = Clock()
     writer = SqlReportWriter(sa.create_engine(f"sqlite:///{tmp_path / 'wh.db'}"), clock=clock)
     writer.create_tables()
@@ -225,6 +225,8 @@ def test_case_gone_before_the_fetch_is_marked_deleted(writer: SqlReportWriter) -
 
 
 def run_report(engine: sa.engine.Engine, client: FakeClient, clock: Clock, **sweep: object) -> WriteResult:
+    from airflow_provider_nextsign.reporting.sweep import sweep_unlisted
+
     """One unfiltered report the way the operator runs it: list, read, write, then sweep."""
     writer = SqlReportWriter(engine, table_prefix="ns_", clock=clock)
     writer.create_tables()
@@ -292,6 +294,9 @@ def test_sweep_aborts_above_the_threshold_and_names_the_cases(
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_file_writer_round_trip_and_incremental_state(tmp_path: Path, fmt: str) -> None:
+    from airflow_provider_nextsign.reporting.common import SkipPolicy
+    from airflow_provider_nextsign.reporting.schema import file_table
+
     dest = tmp_path / "report"
     first = FileReportWriter(dest, fmt=fmt, run_id="manual__2024-01-01T00:00:00+00:00")
     first.write(chunk([make_case(1), make_case(2)]))
@@ -461,7 +466,8 @@ def test_corrupt_state_file_warns_and_reads_every_case(
     second = FileReportWriter(tmp_path, run_id="r2")
     items = [{"_id": make_case(1)["_id"], "updatedAt": make_case(1)["updatedAt"]}]
     with caplog.at_level(logging.WARNING):
-        assert second.create_tables() and second.unchanged_ids(items) == set()
+        assert second.unchanged_ids(items) == set()
+        assert second.create_tables()  # the reason, for the task log
     assert any(
         "cannot be read" in r.getMessage() and "reading every case" in r.getMessage() for r in caplog.records
     )
@@ -470,20 +476,29 @@ def test_corrupt_state_file_warns_and_reads_every_case(
     assert make_case(1)["_id"] in json.loads(state.read_text())["cases"]
 
 
-def test_csv_keeps_na_and_none_as_text_and_can_carry_a_byte_order_mark(tmp_path: Path) -> None:
+def test_csv_keeps_na_and_none_as_text(tmp_path: Path) -> None:
     case = make_case(1)
     case["title"], case["referenceId"], case["folder"] = "NA", "None", "null"
     case["recipients"][0]["name"] = "N/A"
-    writer = FileReportWriter(tmp_path, fmt="csv", run_id="r", encoding="utf-8-sig")
+    writer = FileReportWriter(tmp_path, fmt="csv", run_id="r")
     writer.write(chunk([case]))
     writer.finish()
-    (part,) = (tmp_path / "cases").glob("*.csv")
-    assert part.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 with the mark only
     report = read_file_report(tmp_path, fmt="csv")
     row = report["cases"].iloc[0]
     assert (row["title"], row["reference_id"], row["folder"]) == ("NA", "None", "null")
     assert report["recipients"]["name"].iloc[0] == "N/A"
     assert pd.isna(row["signed_at"]) and pd.isna(report["recipients"]["signed_at"].iloc[0])
+
+
+def test_csv_can_carry_a_byte_order_mark_for_excel(tmp_path: Path) -> None:
+    case = make_case(1)
+    case["title"] = "Købsaftale for Ærø"
+    writer = FileReportWriter(tmp_path, fmt="csv", run_id="r", encoding="utf-8-sig")
+    writer.write(chunk([case]))
+    writer.finish()
+    (part,) = (tmp_path / "cases").glob("*.csv")
+    assert part.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 with the mark only
+    assert read_file_report(tmp_path, fmt="csv")["cases"]["title"].iloc[0] == "Købsaftale for Ærø"
     with pytest.raises(ValueError, match="csv_encoding"):
         FileReportWriter(tmp_path, fmt="csv", encoding="latin-1")
 
@@ -521,6 +536,8 @@ def migrate_v1(engine: sa.engine.Engine) -> SqlReportWriter:
 
 
 def check_migrated(writer: SqlReportWriter) -> None:
+    from airflow_provider_nextsign.reporting.common import SkipPolicy
+
     inspector = sa.inspect(writer.engine)
     assert {"is_deleted", "deleted_at"} <= {c["name"] for c in inspector.get_columns("ns_cases")}
     assert "last_listed_at" in {c["name"] for c in inspector.get_columns("ns_report_state")}
