@@ -65,7 +65,7 @@ def read_details(client: Any, case_ids: Sequence[str]) -> DetailRead:
     batch = int(getattr(client, "batch_size", None) or BATCH_SIZE)
     # No grace window: the report asks about cases Case List already showed, so a case that Get
     # Multiple does not show is asked of Case Get at once.
-    observations = drive(CaseWatch(batch).poll(ids, in_grace=lambda _: False), reads)
+    observations = drive(CaseWatch(batch).poll(ids, in_grace=lambda _: False, bodies=True), reads)
     for seen in observations.values():
         if seen.error is not None:
             raise seen.error

@@ -239,6 +239,15 @@ def test_a_failed_read_raises_and_is_never_taken_for_a_deletion() -> None:
         list(iter_case_frames(client))
 
 
+def test_a_summary_never_updated_since_its_creation_is_still_read_in_full() -> None:
+    # The waiting core knows such a case is pending without a Case Get; a report needs its rows.
+    body = make_case(1, updated="2023-12-14T16:40:27.431Z")  # updatedAt == createdAt
+    client = FakeClient([body], summaries=True)
+    (chunk,) = iter_case_frames(client)
+    assert chunk.case_ids == [body["_id"]] and len(chunk.recipients) == 3
+    assert client.case_gets == [body["_id"]]
+
+
 def test_summary_items_are_read_with_case_get_and_keep_their_true_state() -> None:
     bodies = [make_case(1, signed=2), make_case(2), make_case(3, signed=1)]
     client = FakeClient(bodies, summaries=True)
