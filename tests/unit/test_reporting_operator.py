@@ -79,7 +79,7 @@ class FakeNextSign:
             {k: b[k] for k in ("_id", "title", "folder", "createdAt", "updatedAt")}
             for b in self.bodies.values()
             if b["_id"] not in self.list_filter
-            and (folder is None or b["folder"].lower() == folder)
+            and (folder is None or b["folder"].lower() == folder)  # requests-mock lowercases the query
             and (status is None or _list_status(b) == status)
         ]
         return {"status": "company_found", "cases": items[index * limit : (index + 1) * limit]}
@@ -324,7 +324,7 @@ def test_a_folder_report_beside_an_unfiltered_one_marks_nothing(requests_mock, t
     )
     full.execute({"run_id": "r1"})
     folder = NextSignCaseReportOperator(
-        task_id="sales", sql_conn_id="warehouse", folder="sales", incremental=True
+        task_id="sales", sql_conn_id="warehouse", folder="Sales", incremental=True
     )
     ran: list[dict] = []
 
