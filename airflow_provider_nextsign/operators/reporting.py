@@ -167,28 +167,34 @@ class NextSignCaseReportOperator(BaseOperator):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
                 raise ValueError(f"{name}: expected a fraction in (0, 1], e.g. 0.05, got {value!r}")
 
-    def _sql_engine(self) -> Any:
+    def _sql_hook(self) -> tuple[Any, Any]:
+        """The warehouse connection and its common.sql hook; a clear error when it has none."""
         from airflow.providers.common.compat.sdk import BaseHook
 
         conn = BaseHook.get_connection(str(self.sql_conn_id))
-        hook = conn.get_hook()
+        problem = "has no SQL hook"
+        try:
+            hook = conn.get_hook()
+        except Exception as err:  # Airflow 2.11 raises for a connection type without a usable hook
+            hook, problem = None, f"has no SQL hook ({err})"
         if not hasattr(hook, "get_sqlalchemy_engine"):
             raise ValueError(
-                f"sql_conn_id: connection {self.sql_conn_id!r} (type {conn.conn_type!r}) has no SQL hook; "
+                f"sql_conn_id: connection {self.sql_conn_id!r} (type {conn.conn_type!r}) {problem}; "
                 "use a SQL connection type such as sqlite or postgres"
             )
-        return hook.get_sqlalchemy_engine()
+        return conn, hook
+
+    def _sql_engine(self) -> Any:
+        return self._sql_hook()[1].get_sqlalchemy_engine()
 
     def _merge_writer(self, run_id: str) -> FileReportWriter:
-        from airflow.providers.common.compat.sdk import BaseHook
-
         from airflow_provider_nextsign.reporting.merge import (
             DIALECTS,
             MergeReportWriter,
             dialect_of_conn_type,
         )
 
-        conn = BaseHook.get_connection(str(self.sql_conn_id))
+        conn, hook = self._sql_hook()
         dialect = dialect_of_conn_type(str(conn.conn_type))
         if dialect is None:
             raise ValueError(
@@ -197,7 +203,7 @@ class NextSignCaseReportOperator(BaseOperator):
             )
         return MergeReportWriter(
             self.stage,
-            hook=conn.get_hook(),
+            hook=hook,
             dialect=dialect,
             table_prefix=self.table_prefix,
             schema=self.schema or None,
