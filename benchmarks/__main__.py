@@ -141,7 +141,7 @@ def reporting_rows(quick: bool) -> list[dict[str, Any]]:
 
 def collect(quick: bool) -> list[dict[str, Any]]:
     """Run every benchmark and return the rows (figure, measured, unit, target, met, details)."""
-    from benchmarks import download, lookup, parse, waiting, waiting_day
+    from benchmarks import download, lookup, parse, reporting_sweep, waiting, waiting_day
 
     rows: list[dict[str, Any]] = []
     for name, part in (
@@ -151,6 +151,7 @@ def collect(quick: bool) -> list[dict[str, Any]]:
         ("waiting a day", waiting_day.run),
         ("lookup by referenceId", lookup.run),
         ("reporting", reporting_rows),
+        ("reporting sweep", reporting_sweep.run),
         ("download", download.run),
         ("parse", parse.run),
     ):

@@ -45,7 +45,8 @@ def _rss_mb() -> float:
 
 
 class SyntheticClient:
-    """Case List and Get Multiple over ``count`` generated, sandbox-shaped cases (nothing stored)."""
+    """Case List and Get Multiple (full items) over ``count`` generated, sandbox-shaped cases (nothing
+    stored)."""
 
     batch_size = 50
 
@@ -66,8 +67,11 @@ class SyntheticClient:
                 "updatedAt": "2026-01-02T00:00:00.000Z",
             }
 
-    def get_full_cases(self, case_ids: list[str]) -> list[dict[str, Any]]:
+    def get_cases(self, case_ids: list[str]) -> list[dict[str, Any]]:
         return [self._body(case_id) for case_id in case_ids]
+
+    def get_case(self, case_id: str) -> dict[str, Any]:
+        return self._body(case_id)
 
     def _body(self, case_id: str) -> dict[str, Any]:
         signed = int(case_id, 16) % 3 == 0

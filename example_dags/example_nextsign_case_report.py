@@ -1,40 +1,34 @@
 """Nightly case report: every NextSign case, its recipients and documents, upserted into a warehouse.
 
-The report task pages through Case List, fetches details in batches and upserts the tables
+The report task pages through Case List, reads the cases in full and upserts the tables
 ``nextsign_cases``, ``nextsign_recipients`` and ``nextsign_documents`` (keyed on the case id, so a re-run
-changes nothing). It runs incrementally: a case whose ``updatedAt`` has not moved since the last run is
-not fetched again (state in ``nextsign_report_state``). Then a summary of the cases per state is logged.
+changes nothing). It runs incrementally: a signed, denied or expired case whose ``updatedAt`` has not
+moved since its last read (state in ``nextsign_report_state``) is not read again, and once a week
+(``full_refresh_every``) the run reads every case. Then a summary of the cases per state is logged.
 
-Warehouse: the Airflow connection ``nextsign_warehouse`` (param ``warehouse_conn_id``).
+Warehouse: the Airflow SQL connection ``nextsign_warehouse`` (param ``warehouse_conn_id``). Create it
+once, for example a SQLite file::
 
-- Default, no server needed: when no ``AIRFLOW_CONN_NEXTSIGN_WAREHOUSE`` environment variable is set,
-  this file sets it to a SQLite file, ``$NEXTSIGN_WAREHOUSE_DB`` or ``$AIRFLOW_HOME/nextsign_warehouse.db``
-  (an environment connection wins over one stored in the Airflow database under the same id).
-- PostgreSQL: ``export AIRFLOW_CONN_NEXTSIGN_WAREHOUSE='postgresql://user:pass@host:5432/analytics'``
-  (needs ``airflow-provider-nextsign[postgres]``), or create a Postgres connection under another id
-  and set the ``warehouse_conn_id`` param (e.g. in ``run_conf`` or by changing the default below).
+    airflow connections add nextsign_warehouse --conn-uri 'sqlite:////path/to/nextsign_warehouse.db'
+
+or PostgreSQL (needs ``airflow-provider-nextsign[postgres]``)::
+
+    airflow connections add nextsign_warehouse --conn-uri 'postgresql://user:pass@host:5432/analytics'
+
+(``AIRFLOW_CONN_NEXTSIGN_WAREHOUSE`` in the environment works too). This file never sets a connection
+itself: a DAG file that changed the environment at parse time would hide the connection made in the UI.
 
 NextSign: the ``nextsign_default`` connection (``make demo`` / the sandbox CLI print one).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_nextsign.operators.reporting import NextSignCaseReportOperator
-
-WAREHOUSE_DB = os.environ.get(
-    "NEXTSIGN_WAREHOUSE_DB",
-    os.path.join(os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "nextsign_warehouse.db"),
-)
-os.environ.setdefault(
-    "AIRFLOW_CONN_NEXTSIGN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": WAREHOUSE_DB})
-)
 
 with DAG(
     dag_id="example_nextsign_case_report",
@@ -54,6 +48,8 @@ with DAG(
         sql_conn_id="{{ params.warehouse_conn_id }}",
         folder="{{ params.folder }}",
         incremental=True,
+        full_refresh_every=timedelta(days=7),  # a full report weekly, whatever the schedule did
+        budget_share=0.5,  # the signing DAGs keep half of NextSign's 100 requests per minute
     )
     # [END howto_case_report]
 
@@ -63,10 +59,13 @@ with DAG(
         from airflow.providers.common.compat.sdk import BaseHook
 
         hook = BaseHook.get_connection(warehouse_conn_id).get_hook()
-        rows = hook.get_records("select state, count(*) from nextsign_cases group by state order by state")
+        rows = hook.get_records(
+            "select state, count(*) from nextsign_cases where not is_deleted group by state order by state"
+        )
         per_state = {str(state): int(n) for state, n in rows}
         print(
-            f"NextSign report {run_id}: {summary['inserted']} new, {summary['updated']} updated; {per_state}"
+            f"NextSign report {run_id}: {summary['inserted']} new, {summary['updated']} updated, "
+            f"{summary['deleted']} deleted; {per_state}"
         )
         return {"run_id": run_id, "cases_per_state": per_state}
 

@@ -95,7 +95,9 @@ def report(env: dict[str, str], log: Path) -> dict[str, int] | None:
     """Run the case-report DAG into a SQLite warehouse; return the cases per state, None on failure."""
     warehouse = DEMO / "warehouse.db"
     warehouse.unlink(missing_ok=True)
-    env = {**env, "NEXTSIGN_WAREHOUSE_DB": str(warehouse)}
+    # The DAG reads the warehouse from the connection nextsign_warehouse; the demo supplies it.
+    connection = json.dumps({"conn_type": "sqlite", "host": str(warehouse)})
+    env = {**env, "AIRFLOW_CONN_NEXTSIGN_WAREHOUSE": connection}
     with log.open("w") as out:
         rc = subprocess.call(
             [sys.executable, "-m", "airflow", "dags", "test", REPORT_DAG_ID],
@@ -107,7 +109,7 @@ def report(env: dict[str, str], log: Path) -> dict[str, int] | None:
         return None
     with sqlite3.connect(warehouse) as db:
         rows = db.execute(
-            "select state, count(*) from nextsign_cases group by state order by state"
+            "select state, count(*) from nextsign_cases where not is_deleted group by state order by state"
         ).fetchall()
         recipients = db.execute("select count(*) from nextsign_recipients").fetchone()[0]
     return {**{str(state): int(n) for state, n in rows}, "recipient rows": int(recipients)}

@@ -2,14 +2,16 @@
 
 :func:`flatten_case` turns one Case Get body into plain row dicts (no pandas); :func:`to_frames` turns
 rows into DataFrames with the declared dtypes of :mod:`.schema`; :func:`iter_case_frames` pages through
-Case List, fetches details with batched Get Multiple and yields bounded :class:`CaseFrames` chunks, so a
-report over any number of cases holds at most ``chunk_size`` cases in memory.
+Case List, reads the cases in full (:func:`~.reads.read_details`: batched Get Multiple, plus Case Get
+for summary items) and yields bounded :class:`CaseFrames` chunks, so a report over any number of cases
+holds at most ``chunk_size`` cases in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from airflow_provider_nextsign.reporting.progress import ReportProgress
+
+log = logging.getLogger(__name__)
 
 #: Values Case List accepts for its ``status`` filter (nextsign-api.md §3.4).
 LIST_STATUSES = ("signed", "denied", "pending")
@@ -65,8 +69,13 @@ class CaseFrames:
     listed_ids: list[str] = field(default_factory=list)
     #: Cases skipped because they had not changed since the last run.
     skipped: int = 0
-    #: Ids listed but absent from Get Multiple (deleted between the two calls).
-    missing: list[str] = field(default_factory=list)
+    #: Ids listed, then confirmed deleted by Case Get's documented not-found answer (deleted in between).
+    deleted: list[str] = field(default_factory=list)
+    #: Requests the detail read made: Case Get Multiple batches and Case Gets (summaries, missing ids).
+    multiple_requests: int = 0
+    case_gets: int = 0
+    #: Timestamps that were not ISO 8601 and are stored as null.
+    unparseable_timestamps: int = 0
 
     @property
     def case_ids(self) -> list[str]:
@@ -91,11 +100,17 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _bool(value: Any) -> bool | None:
+def _bool(value: Any, default: bool | None = None) -> bool | None:
+    """``True``/``False`` from a JSON bool, number or text ("false", "0", "no" are False)."""
     if value is None or value == "":
-        return None
+        return default
     if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
+        text = value.strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        return default
     return bool(value)
 
 
@@ -119,43 +134,58 @@ def _signed_at(recipients: list[Row]) -> str | None:
 
 
 def _documents(case: Mapping[str, Any]) -> list[Row]:
-    """Documents, each matched to its signed PDF by name (then by position), then unmatched PDFs."""
+    """Documents, each matched to its signed PDF, then the signed PDFs that match no document.
+
+    A signed PDF matches the document of the same name. The rest are matched in order: to the
+    unmatched sign-obligated documents (production: only those get a signed copy, nextsign-api.md §0
+    P4), or, when no document says whether it is sign-obligated, to the unmatched documents if there
+    are as many of them as unmatched PDFs.
+    """
     from airflow_provider_nextsign.api.cases import signed_documents
 
     docs = [d for d in case.get("documents") or [] if isinstance(d, Mapping)]
     signed = signed_documents(case)
-    by_name = {s["name"]: s for s in signed}
-    positional = len(signed) == len(docs)
-    used: set[int] = set()
-    rows: list[Row] = []
+    obligated = [_bool(d.get("sign_obligated", d.get("signObligated"))) for d in docs]
+    match: dict[int, int] = {}  # document index -> signed PDF index
+    free = list(range(len(signed)))
     for i, doc in enumerate(docs):
         name = _text(doc.get("name"))
-        match = by_name.get(name) if name is not None else None
-        if match is None and positional and i not in used:
-            match = signed[i]
-        if match is not None:
-            used.add(signed.index(match))
+        k = next((k for k in free if signed[k]["name"] == name), None) if name is not None else None
+        if k is not None:
+            match[i] = k
+            free.remove(k)
+    unmatched = [i for i in range(len(docs)) if i not in match]
+    if any(flag is not None for flag in obligated):
+        pool = [i for i in unmatched if obligated[i]]
+    else:
+        pool = unmatched if len(unmatched) == len(free) else []
+    for i, k in zip(pool, list(free), strict=False):
+        match[i] = k
+        free.remove(k)
+    rows: list[Row] = []
+    for i, doc in enumerate(docs):
+        pdf = signed[match[i]] if i in match else None
         rows.append(
             {
                 "case_id": None,
                 "position": i,
-                "name": name,
+                "name": _text(doc.get("name")),
                 "document_id": _text(doc.get("document_id") or doc.get("_id")),
-                "sign_obligated": _bool(doc.get("sign_obligated", doc.get("signObligated"))),
-                "signed": match is not None,
-                "file_url": match["file"] if match else None,
+                "sign_obligated": obligated[i],
+                "signed": pdf is not None,
+                "file_url": pdf["file"] if pdf else None,
             }
         )
-    for j, extra in enumerate(s for k, s in enumerate(signed) if k not in used):
+    for j, k in enumerate(free):
         rows.append(
             {
                 "case_id": None,
                 "position": len(docs) + j,
-                "name": extra["name"],
+                "name": signed[k]["name"],
                 "document_id": None,
                 "sign_obligated": None,
                 "signed": True,
-                "file_url": extra["file"],
+                "file_url": signed[k]["file"],
             }
         )
     return rows
@@ -177,8 +207,8 @@ def flatten_case(case: Mapping[str, Any]) -> CaseRows:
                 "name": _text(rec.get("name")),
                 "email": _text(rec.get("email")),
                 "signing_order": _int(rec.get("order")),
-                "recipient_group": _text(rec.get("group")),
-                "signing": bool(rec.get("signing", True)),
+                "recipient_group": _int(rec.get("group")),
+                "signing": _bool(rec.get("signing"), default=True),
                 "needs_cpr": _bool(rec.get("needsCpr")),
                 "status": _text(rec.get("signed")) or "pending",
                 "signed_at": _text(rec.get("signedDateAndTime")),
@@ -209,6 +239,8 @@ def flatten_case(case: Mapping[str, Any]) -> CaseRows:
         "signed_count": sum(1 for r in signers if r["status"] == "signed"),
         "document_count": sum(1 for d in case.get("documents") or [] if isinstance(d, Mapping)),
         "signed_document_count": sum(1 for d in documents if d["signed"]),
+        "is_deleted": False,
+        "deleted_at": None,
     }
     digest = hashlib.sha256(
         json.dumps([SCHEMA_VERSION, row, recipients, documents], sort_keys=True, default=str).encode()
@@ -217,17 +249,42 @@ def flatten_case(case: Mapping[str, Any]) -> CaseRows:
     return CaseRows(row, recipients, documents)
 
 
-def to_frame(table: Table, rows: Iterable[Row]) -> pd.DataFrame:
-    """Build a DataFrame of ``table`` from row dicts, with the declared dtype on every column."""
+class TimestampIssues:
+    """Counts the timestamps that were not ISO 8601 (stored as null), with an example of each column."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.examples: dict[str, str] = {}
+
+    def add(self, column: str, count: int, example: Any) -> None:
+        """Record ``count`` unparseable values of ``column``."""
+        self.count += count
+        self.examples.setdefault(column, repr(example)[:60])
+
+
+def _timestamps(values: pd.Series, column: str, issues: TimestampIssues | None) -> pd.Series:
+    import pandas as pd
+
+    texts = values.astype(object).map(lambda v: v if isinstance(v, str) and v else None)
+    parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce").astype(TIMESTAMP)
+    bad = values.notna() & parsed.isna()
+    if issues is not None and bool(bad.any()):
+        issues.add(column, int(bad.sum()), values[bad].iloc[0])
+    return parsed
+
+
+def to_frame(table: Table, rows: Iterable[Row], *, issues: TimestampIssues | None = None) -> pd.DataFrame:
+    """Build a DataFrame of ``table`` from row dicts, with the declared dtype on every column.
+
+    A timestamp that is not ISO 8601 becomes null; ``issues`` (if given) counts them.
+    """
     import pandas as pd
 
     frame = pd.DataFrame.from_records(list(rows), columns=table.column_names)
     for column in table.columns:
         values = frame[column.name]
         if column.dtype == TIMESTAMP:
-            frame[column.name] = pd.to_datetime(
-                values.astype(object), utc=True, format="ISO8601", errors="coerce"
-            ).astype(TIMESTAMP)
+            frame[column.name] = _timestamps(values, f"{table.name}.{column.name}", issues)
         elif column.dtype in (STRING, INT, BOOL):
             frame[column.name] = values.astype(object).where(values.notna(), None).astype(column.dtype)
         else:  # pragma: no cover - schema only uses the dtypes above
@@ -235,7 +292,9 @@ def to_frame(table: Table, rows: Iterable[Row]) -> pd.DataFrame:
     return frame
 
 
-def to_frames(cases: Iterable[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def to_frames(
+    cases: Iterable[Mapping[str, Any]], *, issues: TimestampIssues | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Flatten case bodies into ``(cases, recipients, documents)`` DataFrames with declared dtypes."""
     case_rows: list[Row] = []
     recipient_rows: list[Row] = []
@@ -246,9 +305,9 @@ def to_frames(cases: Iterable[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.Data
         recipient_rows += rows.recipients
         document_rows += rows.documents
     return (
-        to_frame(CASES, case_rows),
-        to_frame(RECIPIENTS, recipient_rows),
-        to_frame(DOCUMENTS, document_rows),
+        to_frame(CASES, case_rows, issues=issues),
+        to_frame(RECIPIENTS, recipient_rows, issues=issues),
+        to_frame(DOCUMENTS, document_rows, issues=issues),
     )
 
 
@@ -281,8 +340,11 @@ def iter_case_frames(
 
     ``source`` is a :class:`~airflow_provider_nextsign.hooks.nextsign.NextSignHook` or a client. For each
     chunk of list items, ``skip`` (if given) names the ids whose details are not fetched (incremental
-    runs); the rest are fetched with batched Case Get Multiple and flattened. Cases that vanished between
-    the list and the fetch are reported in :attr:`CaseFrames.missing`.
+    runs); the rest are read in full (:func:`~.reads.read_details`) and flattened. Cases that Case Get
+    confirmed deleted between the list and the read are in :attr:`CaseFrames.deleted`.
+
+    :raises NextSignIncompleteListingError: Case List could not be read completely.
+    :raises NextSignError: a read failed (never taken as "deleted").
     """
     check_list_status(status)
     if not isinstance(chunk_size, int) or chunk_size < 1:
@@ -303,31 +365,66 @@ def iter_case_frames(
         yield _fetch_chunk(client, list(buffer.values()), skip, progress)
 
 
+def frames_of(
+    bodies: Sequence[Mapping[str, Any]],
+    *,
+    listed_updated_at: Mapping[str, str] | None = None,
+    logger: logging.Logger | None = None,
+) -> CaseFrames:
+    """A :class:`CaseFrames` of full ``bodies``; unparseable timestamps are counted and warned about."""
+    issues = TimestampIssues()
+    cases, recipients, documents = to_frames(bodies, issues=issues)
+    if issues.count:
+        (logger or log).warning(
+            "%d timestamp(s) of NextSign cases are not ISO 8601 and are stored as null (%s)",
+            issues.count,
+            ", ".join(f"{column} e.g. {example}" for column, example in issues.examples.items()),
+        )
+    fetched = {str(b["_id"]) for b in bodies}
+    listed = listed_updated_at or {}
+    return CaseFrames(
+        cases,
+        recipients,
+        documents,
+        listed_updated_at={i: str(listed.get(i) or "") for i in fetched},
+        unparseable_timestamps=issues.count,
+    )
+
+
 def _fetch_chunk(
     client: Any,
     items: list[Mapping[str, Any]],
     skip: SkipPredicate | None,
     progress: ReportProgress | None,
 ) -> CaseFrames:
+    from airflow_provider_nextsign.reporting.reads import read_details
+
     skipped = skip(items) if skip is not None else set()
     wanted = {str(i["_id"]): str(i.get("updatedAt") or "") for i in items if str(i["_id"]) not in skipped}
-    bodies: list[Mapping[str, Any]] = []
-    if wanted:
-        found = {str(c.get("_id")): c for c in client.get_full_cases(list(wanted)) if isinstance(c, Mapping)}
-        bodies = [found[i] for i in wanted if i in found]  # list order, duplicates dropped
-    fetched = {str(b["_id"]) for b in bodies}
-    missing = [i for i in wanted if i not in fetched]
-    cases, recipients, documents = to_frames(bodies)
-    frames = CaseFrames(
-        cases,
-        recipients,
-        documents,
-        listed_updated_at={i: u for i, u in wanted.items() if i in fetched},
-        listed=len(items),
-        listed_ids=[str(i["_id"]) for i in items],
-        skipped=len(items) - len(wanted),
-        missing=missing,
-    )
+    read = read_details(client, list(wanted))
+    logger = progress.log if progress is not None else log
+    frames = frames_of(read.bodies, listed_updated_at=wanted, logger=logger)
+    frames.listed = len(items)
+    frames.listed_ids = [str(i["_id"]) for i in items]
+    frames.skipped = len(items) - len(wanted)
+    frames.deleted = read.absent
+    frames.multiple_requests, frames.case_gets = read.multiple_requests, read.case_gets
+    if read.absent:
+        warn_ids(
+            logger,
+            "{count} listed case(s) were deleted before their details were read (Case Get: 'Case not "
+            "found'); they are marked deleted",
+            read.absent,
+        )
     if progress is not None:
         progress.chunk_done(frames, detail_ids=len(wanted))
     return frames
+
+
+def warn_ids(
+    logger: Any, message: str, ids: Sequence[str], *, total: int | None = None, shown: int = 10
+) -> None:
+    """Log ``message`` at WARNING (``{count}``: ``total``, default ``len(ids)``) and up to ``shown`` ids."""
+    count = len(ids) if total is None else total
+    more = f" and {count - min(shown, len(ids))} more" if count > min(shown, len(ids)) else ""
+    logger.warning("%s: %s%s", message.format(count=count), ", ".join(ids[:shown]), more)

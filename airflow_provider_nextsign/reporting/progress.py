@@ -28,7 +28,10 @@ class ReportProgress:
 
     Requests spent are the tokens the request budget granted since the start (its ``stats``:
     ``granted`` minus ``reslotted``, retries included; the budget is shared, so concurrent tasks of the
-    same key count too), or, without a budget, one per Case List page plus one per Get Multiple batch.
+    same key count too), or, without a budget, one per Case List page, Get Multiple batch and Case Get.
+    Get Multiple may answer summaries (the documented shape); each such case then costs one Case Get,
+    and the log says so: the first chunk that needs Case Gets logs what it cost, and every progress
+    line counts both kinds of detail request.
     ``requests_per_minute`` (the budget's rate) turns the requests still expected into time left.
     ``expected_cases`` (e.g. the number of cases the previous run saw) makes the estimate possible
     before the last Case List page: the list API gives no total count.
@@ -63,7 +66,9 @@ class ReportProgress:
         self.cases_skipped = 0
         self.cases_missing = 0
         self.detail_requests = 0
+        self.case_gets = 0
         self.chunks = 0
+        self._case_gets_explained = False
 
     @classmethod
     def for_client(cls, client: Any, **kwargs: Any) -> ReportProgress:
@@ -82,8 +87,8 @@ class ReportProgress:
 
     @property
     def requests_estimated(self) -> int:
-        """Requests the work needed without retries: list pages plus Get Multiple batches."""
-        return self.pages + self.detail_requests
+        """Requests the work needed without retries: list pages, Get Multiple batches and Case Gets."""
+        return self.pages + self.detail_requests + self.case_gets
 
     @property
     def requests_spent(self) -> int:
@@ -110,13 +115,33 @@ class ReportProgress:
         self.maybe_log()
 
     def chunk_done(self, frames: CaseFrames, *, detail_ids: int) -> None:
-        """Record a finished chunk whose details were fetched for ``detail_ids`` cases."""
+        """Record a finished chunk whose details were read for ``detail_ids`` cases."""
         self.chunks += 1
         self.cases_fetched += len(frames.cases)
         self.cases_skipped += frames.skipped
-        self.cases_missing += len(frames.missing)
-        self.detail_requests += math.ceil(detail_ids / self.detail_batch)
+        self.cases_missing += len(frames.deleted)
+        self.details_read(
+            frames.multiple_requests or math.ceil(detail_ids / self.detail_batch),
+            frames.case_gets,
+            cases=detail_ids,
+            what=f"chunk {self.chunks}",
+        )
         self.maybe_log()
+
+    def details_read(self, multiple_requests: int, case_gets: int, *, cases: int, what: str) -> None:
+        """Record the detail requests of one read of ``cases`` cases (a chunk, or the sweep's re-reads)."""
+        self.detail_requests += multiple_requests
+        self.case_gets += case_gets
+        if case_gets and not self._case_gets_explained:
+            self._case_gets_explained = True
+            self.log.info(
+                "NextSign report: Get Multiple answers summaries, so each case read costs one Case Get "
+                "(%s: %d case(s) read with %d Get Multiple + %d Case Get requests)",
+                what,
+                cases,
+                multiple_requests,
+                case_gets,
+            )
 
     def seconds_left(self) -> float | None:
         """Budget-bound time left, from the requests per case so far and the cases still expected."""
@@ -142,7 +167,8 @@ class ReportProgress:
             + (f"/{self.expected_cases} expected" if self.expected_cases else ""),
             f"fetched {self.cases_fetched}",
             f"unchanged {self.cases_skipped}",
-            f"requests {self.requests_spent}",
+            f"requests {self.requests_spent} "
+            f"({self.detail_requests} Get Multiple + {self.case_gets} Case Get for details)",
             f"elapsed {elapsed:.0f}s",
         ]
         left = self.seconds_left()
@@ -166,6 +192,9 @@ class ReportProgress:
             "cases_unchanged": self.cases_skipped,
             "cases_missing": self.cases_missing,
             "requests": self.requests_spent,
+            "requests_per_minute": self.requests_per_minute,
+            "multiple_requests": self.detail_requests,
+            "case_gets": self.case_gets,
             "seconds": round(self._clock() - self.started, 3),
         }
         if wait is not None:

@@ -14,15 +14,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Bump when a column is added, removed or changes meaning; stored in every row hash so that a
-#: schema change rewrites the rows of the next run instead of leaving them half old.
-SCHEMA_VERSION = 1
+#: Bump when a column is added, removed or changes meaning. It is stored in every row hash and in the
+#: warehouse (``{prefix}report_meta``, the file state), so a new version migrates the stored tables
+#: (:mod:`.migrate`) and re-fetches every case instead of leaving old rows beside new ones.
+#: 2: ``cases.is_deleted`` and ``deleted_at`` (deletion keeps ``state``), ``recipient_group`` an integer.
+SCHEMA_VERSION = 2
 
 # pandas dtypes (declared, never inferred per chunk).
 STRING = "string"
 INT = "Int64"
 BOOL = "boolean"
-TIMESTAMP = "datetime64[ns, UTC]"
+#: Microseconds, not pandas' default nanoseconds: Parquet readers such as Spark and Hive reject
+#: ``timestamp[ns]``, and NextSign's times carry milliseconds.
+TIMESTAMP = "datetime64[us, UTC]"
+
+#: Derived states that no longer change (a deleted case is flagged by ``is_deleted`` instead).
+FINAL_STATES = ("signed", "denied", "expired")
+#: Derived states by the Case List ``status`` filter value that lists them.
+STATES_BY_LIST_STATUS = {
+    "signed": ("signed",),
+    "denied": ("denied",),
+    "pending": ("pending", "in_progress", "expired"),
+}
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,12 @@ CASES = Table(
         Column("title", STRING, "case title"),
         Column("folder", STRING, "folder name"),
         Column("case_type", STRING, "case `type`, e.g. 'Simple sign'"),
-        Column("state", STRING, "derived state: pending, in_progress, signed, denied, expired, deleted"),
+        Column(
+            "state",
+            STRING,
+            "derived state: pending, in_progress, signed, denied, expired (the last one seen, also after "
+            "deletion)",
+        ),
         Column("is_expired", BOOL, "`settings.availability.isExpired`"),
         Column("owner_name", STRING, "`user_name` of the case creator"),
         Column("owner_email", STRING, "`user_email` of the case creator"),
@@ -79,6 +97,8 @@ CASES = Table(
         Column("signed_count", INT, "signers whose status is `signed`"),
         Column("document_count", INT, "documents to sign or read"),
         Column("signed_document_count", INT, "signed PDFs available"),
+        Column("is_deleted", BOOL, "NextSign confirmed the case deleted (Case Get: 'Case not found')"),
+        Column("deleted_at", TIMESTAMP, "when the report confirmed the deletion (UTC)"),
         Column("row_hash", STRING, "hash of this case's rows in all three tables (change detection)"),
     ),
 )
@@ -91,7 +111,7 @@ RECIPIENTS = Table(
         Column("name", STRING, "recipient name"),
         Column("email", STRING, "recipient e-mail"),
         Column("signing_order", INT, "`order`"),
-        Column("recipient_group", STRING, "`group`"),
+        Column("recipient_group", INT, "`group` (an integer)"),
         Column("signing", BOOL, "whether the recipient signs (else only reads)"),
         Column("needs_cpr", BOOL, "`needsCpr`"),
         Column("status", STRING, "per-recipient `signed`: pending, signed, denied, ..."),
@@ -114,6 +134,17 @@ DOCUMENTS = Table(
 
 TABLES: dict[str, Table] = {t.name: t for t in (CASES, RECIPIENTS, DOCUMENTS)}
 
+#: Columns that file parts carry after each table's own: which run wrote the row, and when.
+FILE_COLUMNS = (
+    Column("extracted_at", TIMESTAMP, "when the run fetched the case (UTC); the newest row of a case wins"),
+    Column("run_id", STRING, "the Airflow run that wrote the row"),
+)
+
+
+def file_table(table: Table) -> Table:
+    """``table`` with the :data:`FILE_COLUMNS` appended, as file parts hold it."""
+    return Table(table.name, table.columns + FILE_COLUMNS)
+
 
 def schema_markdown() -> str:
     """Markdown tables of every column (the docs are generated from this)."""
@@ -122,4 +153,7 @@ def schema_markdown() -> str:
         lines += [f"### `{table.name}`", "", "| column | dtype | key | meaning |", "|---|---|---|---|"]
         lines += [f"| `{c.name}` | {c.dtype} | {'yes' if c.key else ''} | {c.doc} |" for c in table.columns]
         lines.append("")
+    lines += ["### file parts only", "", "| column | dtype | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.dtype} | {c.doc} |" for c in FILE_COLUMNS]
+    lines.append("")
     return "\n".join(lines)

@@ -80,7 +80,9 @@ def test_sqlite_report_filters_and_reruns(nextsign_sandbox, monkeypatch, tmp_pat
 
     nextsign_sandbox.sign(pending[5])
     second = run(op, "r2")
-    assert (second["cases_fetched"], second["updated"], second["inserted"]) == (1, 1, 0)
+    # Pending cases are read every run (NextSign may expire them without moving updatedAt); the 30
+    # signed ones are skipped. Only the newly signed case changed.
+    assert (second["cases_fetched"], second["updated"], second["inserted"]) == (120, 1, 0)
     after = snapshot(engine, "nextsign_")
     assert after["cases"].set_index("case_id").loc[pending[5], "state"] == "signed"
     unchanged = after["cases"][after["cases"]["case_id"] != pending[5]].reset_index(drop=True)
@@ -97,11 +99,16 @@ def test_parquet_destination_round_trip(nextsign_sandbox, tmp_path: Path) -> Non
     )
     assert run(op, "manual__1")["inserted"] == 60
     nextsign_sandbox.sign(ids[0])
-    assert run(op, "manual__2")["cases_fetched"] == 1
+    second = run(op, "manual__2")
+    # All 60 are pending, so all are read; only the signed one changed, and only it is written.
+    assert (second["cases_fetched"], second["updated"], second["rows_unchanged"]) == (60, 1, 59)
+    (part,) = (dest / "cases").glob("*manual__2*.parquet")
+    assert list(pd.read_parquet(part)["case_id"]) == [ids[0]]
     report = read_file_report(dest)
     cases = report["cases"].set_index("case_id")
     assert len(cases) == 60 and cases.loc[ids[0], "state"] == "signed"
-    assert str(cases["created_at"].dtype) == "datetime64[ns, UTC]"
+    assert cases.loc[ids[0], "run_id"] == "manual__2" and cases.loc[ids[1], "run_id"] == "manual__1"
+    assert str(cases["created_at"].dtype) == "datetime64[us, UTC]"
     assert report["documents"]["case_id"].nunique() == 60
 
 
@@ -127,8 +134,14 @@ def test_postgres_several_thousand_cases_idempotent_and_incremental(
     engine, schema = pg_schema
     ids = nextsign_sandbox.seed_cases(3000)
     monkeypatch.setenv("AIRFLOW_CONN_PG_WAREHOUSE", POSTGRES_URI)
+    # refetch_non_final=False: these cases are all pending, and this test is about skipping unchanged ones.
     op = NextSignCaseReportOperator(
-        task_id="report", sql_conn_id="pg_warehouse", schema=schema, incremental=True, chunk_size=500
+        task_id="report",
+        sql_conn_id="pg_warehouse",
+        schema=schema,
+        incremental=True,
+        refetch_non_final=False,
+        chunk_size=500,
     )
 
     first = run(op, "scheduled__1")
@@ -173,9 +186,73 @@ def test_postgres_several_thousand_cases_idempotent_and_incremental(
     fourth = run(op, "scheduled__4")
     assert (fourth["deleted"], fourth["updated"], fourth["cases_fetched"]) == (2, 0, 0)
     cases = snapshot(engine, "nextsign_", schema)["cases"].set_index("case_id")
-    assert set(cases.index[cases["state"] == "deleted"]) == set(removed) and len(cases) == 3000
+    assert set(cases.index[cases["is_deleted"]]) == set(removed) and len(cases) == 3000
+    assert set(cases.loc[removed, "state"]) == {"pending"}  # the last state stays
 
     # A full (non-incremental) re-run fetches everything and still changes nothing.
     op.incremental = False
     full = run(op, "scheduled__5")
     assert (full["cases_fetched"], full["updated"], full["inserted"], full["deleted"]) == (2998, 0, 0, 0)
+
+
+@pytest.mark.parametrize("nextsign_sandbox_profile", ["docs", "production", "rich"])
+@FAST
+def test_every_answer_profile_stores_true_states_and_all_recipients(
+    nextsign_sandbox, nextsign_sandbox_profile, monkeypatch, tmp_path: Path
+) -> None:
+    from airflow_provider_nextsign.api.cases import case_state
+
+    two_signers = [
+        {"name": "Jane Doe", "email": "jane@example.com", "signing": True},
+        {"name": "John Roe", "email": "john@example.com", "signing": True},
+        {"name": "Copy Only", "email": "copy@example.com", "signing": False},
+    ]
+    pending = nextsign_sandbox.seed_cases(20, recipients=two_signers)
+    nextsign_sandbox.seed_cases(8, status="signed")
+    nextsign_sandbox.seed_cases(4, status="denied")
+    nextsign_sandbox.seed_cases(3, status="expired")
+    nextsign_sandbox.sign(pending[0], 0)  # one of two signers: in progress
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")})
+    )
+    summary = run(NextSignCaseReportOperator(task_id="report", sql_conn_id="warehouse", chunk_size=10), "r1")
+    truth = {c["_id"]: c for c in nextsign_sandbox.cases()}
+    tables = snapshot(sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}"), "nextsign_")
+    states = dict(zip(tables["cases"]["case_id"], tables["cases"]["state"], strict=True))
+    assert states == {cid: case_state(body).value for cid, body in truth.items()}
+    assert set(states.values()) == {"pending", "in_progress", "signed", "denied", "expired"}
+    assert len(tables["recipients"]) == sum(len(c["recipients"]) for c in truth.values())
+    assert len(tables["documents"]) >= len(truth)
+    # What it cost: one Case Get per case whenever Get Multiple answers summaries (seeding sent no request).
+    case_gets = nextsign_sandbox.stats()["by_operation"].get("case_get", 0)
+    expected = 0 if nextsign_sandbox_profile == "rich" else len(truth)
+    assert summary["case_gets"] == case_gets == expected
+    assert summary["deleted"] == 0 and not tables["cases"]["is_deleted"].astype(bool).any()
+
+
+@FAST
+def test_deleted_cases_keep_their_last_state_and_live_ones_are_never_marked(
+    nextsign_sandbox, monkeypatch, tmp_path: Path
+) -> None:
+    from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+    ids = nextsign_sandbox.seed_cases(60, status="signed")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")})
+    )
+    op = NextSignCaseReportOperator(task_id="report", sql_conn_id="warehouse", incremental=True)
+    run(op, "r1")
+    NextSignHook().delete_case(ids[7])
+    # A transient failure of one Get Multiple request: the run fails, nothing is marked.
+    nextsign_sandbox.inject_fault("cases_get_multiple", "server_error", count=10)
+    op.incremental = False
+    with pytest.raises(Exception, match=r"(?i)server|error"):
+        run(op, "r2")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    assert not snapshot(engine, "nextsign_")["cases"]["is_deleted"].astype(bool).any()
+    op.incremental = True
+    third = run(op, "r3")
+    assert (third["deleted"], third["sweep_candidates"]) == (1, 1)
+    cases = snapshot(engine, "nextsign_")["cases"].set_index("case_id")
+    assert bool(cases.loc[ids[7], "is_deleted"]) and cases.loc[ids[7], "state"] == "signed"
+    assert int(cases["is_deleted"].astype(bool).sum()) == 1

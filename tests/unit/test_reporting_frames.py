@@ -4,61 +4,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
-from airflow_provider_nextsign.reporting.frames import (
-    flatten_case,
-    iter_case_frames,
-    to_frames,
-)
+from airflow_provider_nextsign.api.errors import NextSignNotFoundError, NextSignServerError
+from airflow_provider_nextsign.reporting.frames import flatten_case, iter_case_frames, to_frames
 from airflow_provider_nextsign.reporting.progress import ReportProgress
 from airflow_provider_nextsign.reporting.schema import CASES, DOCUMENTS, RECIPIENTS, schema_markdown
 
-
-def make_case(
-    n: int, *, signed: int = 0, signers: int = 2, updated: str = "2024-02-19T10:52:25.836Z"
-) -> dict:
-    """A Case Get body shaped like nextsign-api.md §3.5 with ``signed`` of ``signers`` signed."""
-    case_id = f"{n:024x}"
-    recipients = [
-        {
-            "name": f"Signer {i}",
-            "email": f"s{i}@example.com",
-            "order": i + 1,
-            "group": 1,
-            "signing": True,
-            "needsCpr": False,
-            "signed": "signed" if i < signed else "pending",
-            **({"signedDateAndTime": f"2024-02-1{i + 1}T09:00:00.000Z"} if i < signed else {}),
-        }
-        for i in range(signers)
-    ]
-    recipients.append({"name": "Reader", "email": "r@example.com", "signing": False, "signed": "pending"})
-    body: dict[str, Any] = {
-        "_id": case_id,
-        "nextSignKey": f"NS-{n}",
-        "referenceId": f"ref-{n}",
-        "title": f"Contract {n}",
-        "folder": "Default",
-        "type": "Simple sign",
-        "user_name": "Owner",
-        "user_email": "owner@example.com",
-        "createdAt": "2023-12-14T16:40:27.431Z",
-        "updatedAt": updated,
-        "settings": {"availability": {"days": 10, "isExpired": False, "unlimited": False}},
-        "recipients": recipients,
-        "documents": [
-            {"name": "contract.pdf", "sign_obligated": True, "document_id": f"doc-{n}"},
-            {"name": "terms.pdf", "sign_obligated": False, "document_id": f"terms-{n}"},
-        ],
-        "signedDocuments": [],
-    }
-    if signed >= signers:
-        body["signedDocuments"] = [{"name": "contract.pdf", "file": f"https://files.example/{case_id}.pdf"}]
-    return body
+try:
+    from ._reporting_cases import FakeClient, make_case
+except ImportError:  # tests/ run as rootdir modules (no __init__.py)
+    from _reporting_cases import FakeClient, make_case  # type: ignore[no-redef]
 
 
 def test_flatten_pending_case_matches_schema_columns() -> None:
@@ -82,13 +40,55 @@ def test_flatten_signed_case_takes_last_signature_and_matches_pdf_by_name() -> N
     assert not terms["signed"] and terms["file_url"] is None
 
 
-def test_unmatched_signed_pdf_becomes_an_extra_document_row() -> None:
+def test_signed_pdf_left_over_after_matching_becomes_an_extra_document_row() -> None:
     body = make_case(3, signed=2)
-    body["signedDocuments"] = [{"name": "bundle-signed.pdf", "file": "https://f/x.pdf"}]
+    body["signedDocuments"] = [
+        {"name": "bundle-signed.pdf", "file": "https://f/x.pdf"},
+        {"name": "audit-trail.pdf", "file": "https://f/audit.pdf"},
+    ]
     rows = flatten_case(body)
-    assert [d["name"] for d in rows.documents] == ["contract.pdf", "terms.pdf", "bundle-signed.pdf"]
+    assert [d["name"] for d in rows.documents] == ["contract.pdf", "terms.pdf", "audit-trail.pdf"]
+    assert rows.documents[0]["file_url"] == "https://f/x.pdf"  # the one sign-obligated document
     assert rows.documents[2]["position"] == 2 and rows.documents[2]["sign_obligated"] is None
     assert rows.case["document_count"] == 2
+
+
+def test_signed_pdfs_match_the_sign_obligated_documents_in_order() -> None:
+    # Production (nextsign-api.md §0 P4): only sign-obligated documents get a signed copy, and its name
+    # need not be the document's. Here 3 documents, 2 signed copies: no name matches, counts differ.
+    body = make_case(11, signed=2)
+    body["documents"] = [
+        {"name": "offer.docx", "sign_obligated": True},
+        {"name": "terms.pdf", "sign_obligated": False},
+        {"name": "dpa.docx", "signObligated": "true"},
+    ]
+    body["signedDocuments"] = [
+        {"name": "offer-signed.pdf", "file": "https://f/offer.pdf"},
+        {"name": "dpa-signed.pdf", "file": "https://f/dpa.pdf"},
+    ]
+    rows = flatten_case(body)
+    assert [(d["name"], d["signed"], d["file_url"]) for d in rows.documents] == [
+        ("offer.docx", True, "https://f/offer.pdf"),
+        ("terms.pdf", False, None),
+        ("dpa.docx", True, "https://f/dpa.pdf"),
+    ]
+    assert rows.case["signed_document_count"] == 2
+
+
+def test_signing_given_as_text_and_group_as_text_are_typed() -> None:
+    body = make_case(12)
+    body["recipients"] = [
+        {"name": "A", "signing": "false", "group": "10", "signed": "pending"},
+        {"name": "B", "signing": "true", "group": 2, "signed": "pending"},
+        {"name": "C", "signing": "0", "group": "x", "signed": "pending"},
+    ]
+    recipients = flatten_case(body).recipients
+    assert [r["signing"] for r in recipients] == [False, True, False]
+    assert [r["recipient_group"] for r in recipients] == [10, 2, None]
+    _, frame, _ = to_frames([body])
+    assert str(frame["recipient_group"].dtype) == "Int64"
+    assert list(frame.sort_values("recipient_group")["recipient_group"].dropna()) == [2, 10]
+    assert flatten_case(body).case["signer_count"] == 1
 
 
 def test_document_count_counts_the_documents_list_only() -> None:
@@ -146,39 +146,39 @@ def test_frames_have_declared_dtypes_even_when_empty_or_all_missing() -> None:
         ]
 
 
-def test_timestamps_are_utc_and_bad_ones_are_missing() -> None:
+def test_timestamps_are_utc_microseconds_and_bad_ones_are_missing() -> None:
     body = make_case(8)
     body["createdAt"] = "2024-01-01T12:00:00+02:00"
     body["updatedAt"] = "yesterday"
     cases, _, _ = to_frames([body])
     assert cases.loc[0, "created_at"] == pd.Timestamp("2024-01-01T10:00:00", tz="UTC")
+    assert str(cases["created_at"].dtype) == "datetime64[us, UTC]"
     assert pd.isna(cases.loc[0, "updated_at"])
 
 
-class FakeClient:
-    """Case List in pages and Get Multiple over a dict of bodies; records every call."""
+def test_unparseable_timestamps_are_counted_and_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    bodies = [make_case(8), make_case(9, signed=2)]
+    bodies[0]["updatedAt"] = "yesterday"
+    bodies[1]["createdAt"] = 1700000000  # not ISO 8601 text either
+    bodies[1]["recipients"][0]["signedDateAndTime"] = "12/02/2024 09:00"
+    from airflow_provider_nextsign.reporting.frames import TimestampIssues, frames_of
 
-    def __init__(self, bodies: list[dict], *, vanish: set[str] = frozenset()):  # type: ignore[assignment]
-        self.bodies = {b["_id"]: b for b in bodies}
-        self.vanish = vanish
-        self.list_calls: list[dict] = []
-        self.get_calls: list[list[str]] = []
-
-    def list_cases(self, *, status=None, folder=None, page_size=100):
-        self.list_calls.append({"status": status, "folder": folder, "page_size": page_size})
-        for body in self.bodies.values():
-            yield {k: body[k] for k in ("_id", "title", "folder", "createdAt", "updatedAt")}
-
-    def get_full_cases(self, case_ids):
-        self.get_calls.append(list(case_ids))
-        return [self.bodies[i] for i in case_ids if i not in self.vanish]
+    issues = TimestampIssues()
+    to_frames(bodies, issues=issues)
+    assert issues.count == 3
+    assert set(issues.examples) == {"cases.updated_at", "cases.created_at", "recipients.signed_at"}
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_nextsign.reporting.frames"):
+        frames = frames_of(bodies)
+    assert frames.unparseable_timestamps == 3
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "3 timestamp(s)" in warning.getMessage() and "'yesterday'" in warning.getMessage()
 
 
 def test_iter_case_frames_chunks_bounded_and_complete() -> None:
     client = FakeClient([make_case(i) for i in range(1, 12)])
     chunks = list(iter_case_frames(client, status="pending", folder="Default", chunk_size=5))
     assert [len(c.cases) for c in chunks] == [5, 5, 1]
-    assert [len(ids) for ids in client.get_calls] == [5, 5, 1]
+    assert [len(ids) for ids in client.get_calls] == [5, 5, 1] and client.case_gets == []
     assert client.list_calls == [{"status": "pending", "folder": "Default", "page_size": 100}]
     assert sum(len(c.recipients) for c in chunks) == 11 * 3
     assert chunks[0].case_ids == [f"{i:024x}" for i in range(1, 6)]
@@ -201,12 +201,65 @@ def test_all_skipped_chunk_makes_no_detail_request() -> None:
     assert client.get_calls == [] and chunk.cases.empty and chunk.skipped == 1
 
 
-def test_case_deleted_between_list_and_fetch_is_reported_missing() -> None:
+def test_case_deleted_between_list_and_fetch_is_confirmed_by_case_get(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     gone = f"{2:024x}"
     client = FakeClient([make_case(1), make_case(2)], vanish={gone})
-    (chunk,) = iter_case_frames(client)
-    assert chunk.missing == [gone] and chunk.case_ids == [f"{1:024x}"]
+    with caplog.at_level(logging.WARNING):
+        (chunk,) = iter_case_frames(client)
+    assert chunk.deleted == [gone] and chunk.case_ids == [f"{1:024x}"]
+    assert client.case_gets == [gone]  # Get Multiple's silence alone proves nothing
     assert gone not in chunk.listed_updated_at
+    assert any("1 listed case(s)" in r.getMessage() and gone in r.getMessage() for r in caplog.records)
+
+
+def test_case_get_multiple_misses_but_case_get_finds_is_read_not_deleted() -> None:
+    hidden = f"{2:024x}"
+    client = FakeClient([make_case(1), make_case(2)], hidden={hidden})
+    (chunk,) = iter_case_frames(client)
+    assert chunk.deleted == [] and chunk.case_ids == [f"{1:024x}", hidden]
+
+
+def test_a_failed_read_raises_and_is_never_taken_for_a_deletion() -> None:
+    client = FakeClient([make_case(1), make_case(2)], hidden={f"{2:024x}"})
+
+    def gateway_404(case_id):
+        raise NextSignNotFoundError(
+            "Not Found", status_code=404, body="<html>404</html>", operation="case_get"
+        )
+
+    client.get_case = gateway_404  # type: ignore[method-assign]
+    with pytest.raises(NextSignNotFoundError):
+        list(iter_case_frames(client))
+    client.get_cases = lambda ids: (_ for _ in ()).throw(  # type: ignore[method-assign]
+        NextSignServerError("Bad Gateway", status_code=502, operation="cases_get_multiple")
+    )
+    with pytest.raises(NextSignServerError):
+        list(iter_case_frames(client))
+
+
+def test_a_summary_never_updated_since_its_creation_is_still_read_in_full() -> None:
+    # The waiting core knows such a case is pending without a Case Get; a report needs its rows.
+    body = make_case(1, updated="2023-12-14T16:40:27.431Z")  # updatedAt == createdAt
+    client = FakeClient([body], summaries=True)
+    (chunk,) = iter_case_frames(client)
+    assert chunk.case_ids == [body["_id"]] and len(chunk.recipients) == 3
+    assert client.case_gets == [body["_id"]]
+
+
+def test_summary_items_are_read_with_case_get_and_keep_their_true_state() -> None:
+    bodies = [make_case(1, signed=2), make_case(2), make_case(3, signed=1)]
+    client = FakeClient(bodies, summaries=True)
+    (chunk,) = iter_case_frames(client)
+    states = dict(zip(chunk.cases["case_id"], chunk.cases["state"], strict=True))
+    assert states == {
+        bodies[0]["_id"]: "signed",
+        bodies[1]["_id"]: "pending",
+        bodies[2]["_id"]: "in_progress",
+    }
+    assert len(chunk.recipients) == 9 and len(chunk.documents) == 6
+    assert (chunk.multiple_requests, chunk.case_gets) == (1, 3)
 
 
 @pytest.mark.parametrize(
@@ -249,12 +302,26 @@ def test_progress_estimates_requests_and_time_left_without_budget_counts(
         for chunk in iter_case_frames(client, chunk_size=100, progress=progress):
             now[0] += 11
             assert len(chunk.cases) <= 100
-    # 250 cases: 3 list pages (100, 100, 50) + 5 Get Multiple batches of 50.
-    assert progress.pages == 3 and progress.requests_spent == 8
+    # 250 cases: 3 list pages (100, 100, 50) + 5 Get Multiple batches of 50 (full items: no Case Get).
+    assert progress.pages == 3 and progress.requests_spent == 8 and progress.case_gets == 0
     # 250 cases still expected at 8/250 requests per case and 1 request per second.
     assert progress.seconds_left() == pytest.approx(8.0)
     assert "budget_wait_seconds" not in progress.summary()
     assert any("time left ~" in r.getMessage() for r in caplog.records)
+
+
+def test_progress_states_the_case_gets_summaries_cost(caplog: pytest.LogCaptureFixture) -> None:
+    client = FakeClient([make_case(i) for i in range(1, 121)], summaries=True)
+    progress = ReportProgress.for_client(client, interval=1e9)
+    with caplog.at_level(logging.INFO, logger="airflow_provider_nextsign.reporting.progress"):
+        chunks = list(iter_case_frames(client, chunk_size=100, progress=progress))
+        progress.maybe_log(force=True)
+    assert [(c.multiple_requests, c.case_gets) for c in chunks] == [(2, 100), (1, 20)]
+    # 2 list pages + 3 Get Multiple + 120 Case Get.
+    assert progress.requests_spent == 125 and progress.summary()["case_gets"] == 120
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("each case read costs one Case Get" in m and "100 case(s)" in m for m in messages)
+    assert "3 Get Multiple + 120 Case Get" in caplog.records[-1].getMessage()
 
 
 def test_progress_prefers_the_budget_counters_since_start() -> None:
