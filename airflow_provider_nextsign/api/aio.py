@@ -28,7 +28,7 @@ from airflow_provider_nextsign.api.errors import (
 from airflow_provider_nextsign.api.paging import CaseListWalk
 from airflow_provider_nextsign.api.ratelimit import Budget
 from airflow_provider_nextsign.api.retry import RetryPolicy, async_retrying
-from airflow_provider_nextsign.api.settings import ClientSettings
+from airflow_provider_nextsign.api.settings import ApiProfile, ClientSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class AsyncNextSignClient:
         budget: Budget | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         convert_api_version: str = "auto",
+        api_profile: ApiProfile | Mapping[str, Any] | str | None = None,
     ) -> None:
         settings = ClientSettings.build(
             company_id,
@@ -62,10 +63,12 @@ class AsyncNextSignClient:
             requests_per_minute=requests_per_minute,
             timeout=timeout,
             convert_api_version=convert_api_version,
+            api_profile=api_profile,
         )
         self.company_id = settings.company_id
         self.endpoints = settings.endpoints
         self.timeout = settings.timeout
+        self.api_profile = settings.api_profile
         self.retry_policy = retry_policy or RetryPolicy()
         self.batch_size = batch_size
         self.budget = budget or settings.shared_budget()
