@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             json_file=args.json_file,
             allow_production=args.allow_production,
             state_dir=args.state_dir,
-            progress=None if args.quiet else sys.stderr,
+            out=sys.stdout,
+            quiet=args.quiet,
         )
     except (ProbeRefused, NextSignInputError) as err:
         print(f"probe: {err}", file=sys.stderr)

@@ -8,7 +8,6 @@ marks the rows that showed it.
 from __future__ import annotations
 
 import secrets
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,7 +116,7 @@ class ProbeContext:
     form_id: str | None = None
     files_checked: bool = True
     files_reason: str = ""
-    progress: TextIO | None = sys.stderr
+    progress: TextIO | None = None
     sleep: Callable[[float], Any] = time.sleep
     clock: Callable[[], float] = time.monotonic
     stored_url: str | None = None

@@ -89,6 +89,6 @@ class Redactor:
             return ""
         return None
 
-    def shape(self, body: Any, depth: int = 3) -> str:
-        """The key structure of ``body``, e.g. ``{case: {_id: str, recipients: [{…}] (1)}}``."""
+    def shape(self, body: Any, depth: int = 4) -> str:
+        """The key structure of ``body``, e.g. ``{case: {_id: str, recipients: [{email: str}] (1)}}``."""
         return describe(self.skeleton(body), depth)

@@ -40,7 +40,7 @@ def probe(
     form_id: str | None = None,
     allow_production: bool = False,
     state_dir: str | Path | None = None,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
     sleep: Callable[[float], Any] = time.sleep,
 ) -> ProbeReport:
     """Probe the NextSign account of ``client_kwargs`` (as ``NextSignHook.client_kwargs`` returns them).
@@ -117,8 +117,9 @@ def run_probe(
     json_file: str | Path | None = None,
     allow_production: bool = False,
     state_dir: str | Path | None = None,
-    out: TextIO | None = sys.stdout,
-    progress: TextIO | None = sys.stderr,
+    out: TextIO | None = None,
+    progress: TextIO | None = None,
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """Probe the account of the Airflow connection ``conn_id``; print the table, return the JSON data.
 
@@ -129,8 +130,9 @@ def run_probe(
     :param json_file: also write the report as JSON to this file.
     :param allow_production: probe a host that is not NextSign's test environment.
     :param state_dir: where the ledger of created cases lives.
-    :param out: where the table goes (None: not printed).
-    :param progress: where a line per request goes (None: nowhere).
+    :param out: where the table goes (default: standard output).
+    :param progress: where a line per request goes (default: standard error).
+    :param quiet: no progress lines (the table is still printed).
     :raises ProbeRefused: the host is not the test environment (nothing was sent).
     """
     from airflow_provider_nextsign.hooks.nextsign import NextSignHook
@@ -141,11 +143,11 @@ def run_probe(
         form_id=form_id,
         allow_production=allow_production,
         state_dir=state_dir,
-        progress=progress,
+        progress=None if quiet else progress or sys.stderr,
     )
-    if out is not None:
-        out.write(render_table(report))
-        out.flush()
+    stream = out or sys.stdout
+    stream.write(render_table(report))
+    stream.flush()
     if json_file:
         report.write_json(json_file)
     return report.to_dict()

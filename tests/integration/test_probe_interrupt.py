@@ -108,7 +108,7 @@ def test_a_case_left_by_sigkill_is_deleted_at_the_next_start(nextsign_sandbox, t
     (ledger,) = (tmp_path / "state").glob("probe-*.json")
     assert json.loads(ledger.read_text())["cases"][0]["case_id"] == left["_id"]
 
-    report = run_probe("nextsign_default", state_dir=tmp_path / "state", out=None, progress=None)
+    report = run_probe("nextsign_default", state_dir=tmp_path / "state", quiet=True)
 
     assert report["cleanup"]["swept"] == 1
     assert _marked(nextsign_sandbox) == []

@@ -69,7 +69,7 @@ def test_the_probe_names_exactly_the_profiles_differences(
         json_file=tmp_path / "probe.json",
         state_dir=tmp_path / "state",
         out=table,
-        progress=None,
+        progress=io.StringIO(),
     )
 
     assert report["differences"] == EXPECTED_DIFFERENCES[nextsign_sandbox_profile]
@@ -155,7 +155,7 @@ def test_the_probes_api_profile_saves_get_multiple_in_get_full_cases(nextsign_sa
     from airflow_provider_nextsign.hooks.nextsign import NextSignHook
 
     ids = nextsign_sandbox.seed_cases(3)
-    report = run_probe("nextsign_default", state_dir=tmp_path / "state", out=None, progress=None)
+    report = run_probe("nextsign_default", state_dir=tmp_path / "state", quiet=True)
     connection = nextsign_sandbox.connection
     connection["extra"]["api_profile"] = json.dumps(report["api_profile"])
     monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_PROFILED", json.dumps(connection))
@@ -193,7 +193,7 @@ def test_leftovers_of_killed_runs_are_swept_within_the_cap(nextsign_sandbox, tmp
     runs = 0
     while left:
         runs += 1
-        report = run_probe("nextsign_default", state_dir=state, out=None, progress=None)
+        report = run_probe("nextsign_default", state_dir=state, quiet=True)
         assert report["requests"]["sent"] <= MAX_REQUESTS
         assert report["cleanup"]["deleted"] == report["cleanup"]["created"] == 1
         assert report["cleanup"]["swept"] >= 1  # progress at every run
@@ -215,7 +215,7 @@ def test_the_list_sweep_deletes_only_old_marked_cases(nextsign_sandbox, tmp_path
     for case_id in (old_marked, foreign, plain):
         store.cases[case_id]["createdAt"] = "2020-01-01T00:00:00.000Z"  # created long ago
 
-    report = run_probe("nextsign_default", state_dir=tmp_path / "state", out=None, progress=None)
+    report = run_probe("nextsign_default", state_dir=tmp_path / "state", quiet=True)
 
     assert report["cleanup"]["swept"] == 1
     left = {case["_id"] for case in nextsign_sandbox.cases()}
@@ -228,9 +228,64 @@ def test_an_account_that_refuses_the_key_stops_the_probe_at_once(nextsign_sandbo
     connection["password"] = "not-the-key"
     monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(connection))
 
-    report = run_probe("nextsign_default", state_dir=tmp_path / "state", out=None, progress=None)
+    report = run_probe("nextsign_default", state_dir=tmp_path / "state", quiet=True)
 
     assert report["aborted"] and "API key" in report["aborted"]
     assert report["requests"]["sent"] == 1
     assert report["cleanup"]["created"] == 0
     assert {a["verdict"] for a in report["assumptions"]} == {"not checked"}
+
+
+@pytest.mark.nextsign_sandbox(requests_per_minute=6000, strict_http_errors=True)
+def test_a_known_variant_is_reported_as_differs(nextsign_sandbox, tmp_path):
+    """Case Get's not-found with HTTP 404 instead of 200: known, and handled (confirms_absence)."""
+    nextsign_sandbox.seed_cases(3)
+
+    report = run_probe("nextsign_default", state_dir=tmp_path / "state", out=io.StringIO(), quiet=True)
+
+    assert report["differences"] == {"case-not-found": "differs", "case-after-delete": "differs"}
+
+
+@FAST
+def test_an_unknown_answer_shape_is_reported_as_new(nextsign_sandbox, tmp_path):
+    """Case List answering in a shape nobody documented: 'new', and the probe goes on and cleans up."""
+    nextsign_sandbox.seed_cases(3)
+    nextsign_sandbox.inject_fault("cases_list", "error_body", count=5, body={"items": [], "total": 3})
+
+    report = run_probe("nextsign_default", state_dir=tmp_path / "state", out=io.StringIO(), quiet=True)
+
+    assert report["differences"] == {"list-envelope": "new"}
+    verdicts = {a["id"]: (a["verdict"], a["detail"]) for a in report["assumptions"]}
+    assert verdicts["list-envelope"] == (
+        "new",
+        "Case List: an answer of unknown shape (HTTP 200 (NextSignUnexpectedResponseError))",
+    )
+    assert verdicts["list-paging"][0] == "not checked"
+    assert verdicts["multiple-items"][0] == "matches"
+    assert report["cleanup"]["deleted"] == 1 and _marked(nextsign_sandbox) == []
+
+
+@FAST
+def test_the_command_line_writes_the_json(nextsign_sandbox, tmp_path, capsys):
+    from airflow_provider_nextsign.probe.cli import main
+
+    nextsign_sandbox.seed_cases(3)
+    code = main(
+        [
+            "--conn-id",
+            "nextsign_default",
+            "--form-id",
+            nextsign_sandbox.form_id,
+            "--json",
+            str(tmp_path / "probe.json"),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+    )
+
+    assert code == 0
+    report = json.loads((tmp_path / "probe.json").read_text())
+    assert report["differences"] == {} and report["requests"]["sent"] <= MAX_REQUESTS
+    captured = capsys.readouterr()
+    assert "Differences from docs/live-api.md: none" in captured.out
+    assert "probe: case_create" in captured.err  # a progress line per request
