@@ -26,7 +26,12 @@ def test_the_test_environment_and_loopback_may_be_probed(host):
 
 @pytest.mark.parametrize(
     "host",
-    ["https://www.nextsign.dk", "http://test.nextsign.dk", "https://test.nextsign.dk.evil.example", "https://10.0.0.5"],
+    [
+        "https://www.nextsign.dk",
+        "http://test.nextsign.dk",
+        "https://test.nextsign.dk.evil.example",
+        "https://10.0.0.5",
+    ],
 )
 def test_any_other_host_is_refused_unless_the_caller_says_production(host):
     with pytest.raises(ProbeRefused, match=r"https://test\.nextsign\.dk.*--i-know-this-is-production"):
