@@ -157,8 +157,9 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
             "Case Get misses a new case for some seconds, answering NextSign's not-found body, as "
             "production saw",
         ),
-        "the sensor and the trigger count a missing case as pending for not_found_grace (default 5 "
-        "minutes); the referenceId lookup looks twice; get_full_cases leaves it out",
+        "the sensor (poking or deferred) counts a case it cannot see as pending for not_found_grace "
+        "(default 5 minutes); an unanswered create is looked up by referenceId for reconcile_window "
+        "(default 3 x the timeout) before anything is created again; get_full_cases leaves it out",
     ),
     Assumption(
         "case-get-found",
@@ -184,6 +185,15 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "createdAt and updatedAt in ISO 8601 UTC with milliseconds and Z",
         ("another ISO 8601 form",),
         "lookup.created_at reads any ISO 8601; updatedAt is compared as text only",
+    ),
+    Assumption(
+        "untouched-case",
+        "§3.5 (our reading)",
+        "Case Get (new case)",
+        "a case nobody has acted on yet has updatedAt equal to createdAt",
+        ("updatedAt later than createdAt from the start",),
+        "api/watch counts a summary whose updatedAt equals its createdAt as pending without a Case Get; "
+        "otherwise it reads the case (correct either way, a request more per new case)",
     ),
     Assumption(
         "list-envelope",

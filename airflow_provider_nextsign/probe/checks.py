@@ -362,7 +362,7 @@ def check_create(ctx: ProbeContext) -> None:
             ctx.judge("cpr-optional", Verdict.NOT_CHECKED, "the create was refused with and without needsCpr")
     elif call.ok:
         ctx.judge("cpr-optional", Verdict.MATCHES, "needsCpr without cpr was accepted", call)
-    case_checks = ("visibility", "case-get-found", "recipient-state", "timestamps")
+    case_checks = ("visibility", "case-get-found", "recipient-state", "timestamps", "untouched-case")
     if not call.ok:
         if isinstance(call.error, NextSignAmbiguousWriteError):
             detail = "no answer: the case may exist; the clean-up looks it up by its referenceId"
@@ -457,7 +457,7 @@ def check_visibility(ctx: ProbeContext) -> None:
         ctx.judge("visibility", Verdict.DIFFERS, detail, *calls)
     if found is None:
         reason = "the new case never became readable"
-        ctx.skip(reason, "case-get-found", "recipient-state", "timestamps")
+        ctx.skip(reason, "case-get-found", "recipient-state", "timestamps", "untouched-case")
         return
     _judge_case_get(ctx, found)
 
@@ -489,6 +489,12 @@ def _judge_case_get(ctx: ProbeContext, call: Call) -> None:
         kinds = ", ".join(sorted({type(value).__name__ for value in signed})) or "no recipients"
         ctx.judge("recipient-state", Verdict.NEW, f"recipients' signed is not 'pending' ({kinds})", call)
     ctx.judge("timestamps", *_timestamps(case), call)
+    if case.get("createdAt") is not None and case.get("updatedAt") == case.get("createdAt"):
+        ctx.judge("untouched-case", Verdict.MATCHES, "updatedAt equals createdAt", call)
+    elif case.get("createdAt") is not None and case.get("updatedAt") is not None:
+        ctx.judge("untouched-case", Verdict.DIFFERS, "updatedAt differs from createdAt", call)
+    else:
+        ctx.judge("untouched-case", Verdict.NEW, "createdAt or updatedAt missing", call)
 
 
 def _timestamps(case: Mapping[str, Any]) -> tuple[Verdict, str]:
