@@ -131,8 +131,12 @@ def clean_up(ctx: ProbeContext) -> None:
 def _remove(ctx: ProbeContext, entry: Entry, *, check_names: tuple[str, str], judge: bool = False) -> bool:
     """Delete the case of ``entry``; True when it is surely gone (then the ledger may forget it)."""
     delete_name, find_name = check_names
-    if entry.case_id is None and not _find(ctx, entry, find_name):
-        return _settled(entry)
+    if entry.case_id is None:
+        found = _find(ctx, entry, find_name)
+        if found is None:
+            return False  # the lookup failed: whether the create landed is unknown
+        if not found:
+            return _settled(entry)  # surely absent, unless it may still become visible
     case_id = str(entry.case_id)
     first: Call | None = None
     answered: Call | None = None
@@ -161,8 +165,12 @@ def _remove(ctx: ProbeContext, entry: Entry, *, check_names: tuple[str, str], ju
     return not after.ok
 
 
-def _find(ctx: ProbeContext, entry: Entry, check: str) -> bool:
-    """Look up the case of an unanswered create by its referenceId; True when its id is now known."""
+def _find(ctx: ProbeContext, entry: Entry, check: str) -> bool | None:
+    """Look up the case of an unanswered create by its referenceId.
+
+    :returns: True when its id is now known, False when the complete lookup found no such case, None
+        when the lookup failed (an error, an incomplete list, the request cap).
+    """
     since = datetime.fromtimestamp(entry.sent_at - 300, UTC)
     call = ctx.call(
         check,
@@ -171,7 +179,9 @@ def _find(ctx: ProbeContext, entry: Entry, check: str) -> bool:
             entry.reference_id, since=since, title=entry.reference_id, statuses=("pending",)
         ),
     )
-    found = call.value if call.ok else None
+    if not call.ok:
+        return None
+    found = call.value
     if not found or not found.get("_id"):
         return False
     entry.case_id = str(found["_id"])

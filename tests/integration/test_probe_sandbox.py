@@ -289,3 +289,46 @@ def test_the_command_line_writes_the_json(nextsign_sandbox, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "Differences from docs/live-api.md: none" in captured.out
     assert "probe: case_create" in captured.err  # a progress line per request
+
+
+@FAST
+def test_a_create_whose_answer_was_lost_is_found_by_reference_and_deleted(nextsign_sandbox, tmp_path):
+    nextsign_sandbox.inject_fault("case_create", "lost_response")
+
+    report = run_probe("nextsign_default", state_dir=tmp_path / "state", out=io.StringIO(), quiet=True)
+
+    verdicts = {a["id"]: a["verdict"] for a in report["assumptions"]}
+    assert verdicts["create-envelope"] == "not checked"
+    assert report["cleanup"]["created"] == report["cleanup"]["deleted"] == 1
+    assert _marked(nextsign_sandbox) == []
+    assert not list((tmp_path / "state").glob("probe-*.json"))
+
+
+@FAST
+def test_a_lost_create_whose_lookup_fails_stays_in_the_ledger_for_the_next_run(nextsign_sandbox, tmp_path):
+    """Doubt is not 'absent': the entry is kept (even when old); a later run finds and deletes the case."""
+    nextsign_sandbox.inject_fault("case_create", "lost_response")
+    nextsign_sandbox.inject_fault("cases_list", "server_error", count=6)  # sweep, 4 list checks, lookup
+    state = tmp_path / "state"
+
+    first = run_probe("nextsign_default", state_dir=state, out=io.StringIO(), quiet=True)
+
+    assert first["cleanup"]["left"] == ["an unanswered create"]
+    assert len(_marked(nextsign_sandbox)) == 1
+    (ledger,) = state.glob("probe-*.json")
+    payload = json.loads(ledger.read_text())
+    payload["cases"][0]["sent_at"] -= 3600  # long settled: a case not found now would never come
+    payload["pid"] = 0
+    ledger.write_text(json.dumps(payload))
+    nextsign_sandbox.inject_fault("cases_list", "server_error", count=2)  # the sweep's page and lookup
+
+    second = run_probe("nextsign_default", state_dir=state, out=io.StringIO(), quiet=True)
+
+    assert second["cleanup"]["swept"] == 0
+    assert len(_marked(nextsign_sandbox)) == 1 and ledger.exists()
+
+    third = run_probe("nextsign_default", state_dir=state, out=io.StringIO(), quiet=True)
+
+    assert third["cleanup"]["swept"] == 1
+    assert _marked(nextsign_sandbox) == []
+    assert not list(state.glob("probe-*.json"))
