@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_nextsign.probe.redaction import host_of
 
-__all__ = ["TEST_HOST", "ProbeRefused", "check_hosts"]
+__all__ = ["TEST_HOST", "ProbeRefused", "check_hosts", "is_loopback", "is_test_environment"]
 
 #: NextSign's test environment (nextsign-api.md §1.1).
 TEST_HOST = "test.nextsign.dk"
