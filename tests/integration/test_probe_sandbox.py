@@ -206,14 +206,11 @@ def test_leftovers_of_killed_runs_are_swept_within_the_cap(nextsign_sandbox, tmp
 
 @FAST
 def test_the_list_sweep_deletes_only_old_marked_cases(nextsign_sandbox, tmp_path):
-    old_marked, young_marked = nextsign_sandbox.seed_cases(
-        2, title=f"{MARKER} elsewhere {{n}}", reference_prefix=f"{MARKER} elsewhere "
-    )
-    (foreign,) = nextsign_sandbox.seed_cases(1, title=f"{MARKER} lookalike", referenceId="ORDER-1")
-    (plain,) = nextsign_sandbox.seed_cases(1)
-    store = nextsign_sandbox.sandbox.store
-    for case_id in (old_marked, foreign, plain):
-        store.cases[case_id]["createdAt"] = "2020-01-01T00:00:00.000Z"  # created long ago
+    marked, aged = f"{MARKER} elsewhere {{n}}", {"age_days": 1}
+    (old_marked,) = nextsign_sandbox.seed_cases(1, title=marked, reference_prefix=f"{MARKER} ", **aged)
+    (young_marked,) = nextsign_sandbox.seed_cases(1, title=marked, reference_prefix=f"{MARKER} ")
+    (foreign,) = nextsign_sandbox.seed_cases(1, title=f"{MARKER} lookalike", referenceId="ORDER-1", **aged)
+    (plain,) = nextsign_sandbox.seed_cases(1, **aged)
 
     report = run_probe("nextsign_default", state_dir=tmp_path / "state", quiet=True)
 
