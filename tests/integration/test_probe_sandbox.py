@@ -216,6 +216,7 @@ def test_the_list_sweep_deletes_only_old_marked_cases(nextsign_sandbox, tmp_path
 
     assert report["cleanup"]["swept"] == 1
     left = {case["_id"] for case in nextsign_sandbox.cases()}
+    assert old_marked not in left
     assert left == {young_marked, foreign, plain}  # a young one may be a probe running elsewhere
 
 
