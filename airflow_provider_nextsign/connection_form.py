@@ -44,6 +44,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "v2, and remember), v1 or v2.",
         "schema": {"type": ["string", "null"], "default": "auto", "enum": ["auto", "v1", "v2", None]},
     },
+    "api_profile": {
+        "label": "API profile (from the probe)",
+        "description": "JSON object the probe (python -m airflow_provider_nextsign.probe) prints as "
+        "api_profile: where Convert answers and whether Get Multiple sends summaries. Saves requests; "
+        "empty: detect as calls go.",
+        "schema": {"type": ["string", "null"]},
+    },
     "reconcile_window": {
         "label": "Reconcile window (seconds)",
         "description": "How long to look for a case whose create got no answer before failing the attempt "
@@ -71,6 +78,7 @@ PLACEHOLDERS: dict[str, str] = {
     "redis_conn_id": "redis_default",
     "convert_api_version": "auto",
     "reconcile_window": "90",
+    "api_profile": '{"convert_api_version": "v2", "get_multiple_items": "summary"}',
     "webhook_secret": "Random string, also set as the webhook's X-Webhook-Token header",
 }
 

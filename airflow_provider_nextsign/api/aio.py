@@ -8,7 +8,7 @@ aiohttp. Waiting for the budget, a retry or a penalty never blocks the event loo
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import aiohttp
@@ -28,6 +28,7 @@ from airflow_provider_nextsign.api.errors import NextSignConnectionError, NextSi
 from airflow_provider_nextsign.api.paging import CaseListWalk
 from airflow_provider_nextsign.api.ratelimit import Budget
 from airflow_provider_nextsign.api.retry import RetryPolicy, async_retrying
+from airflow_provider_nextsign.api.settings import ApiProfile
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class AsyncNextSignClient(ClientBase):
         budget: Budget | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         convert_api_version: str = "auto",
+        api_profile: ApiProfile | Mapping[str, Any] | str | None = None,
     ) -> None:
         self._core = ClientCore.build(
             company_id,
@@ -63,6 +65,7 @@ class AsyncNextSignClient(ClientBase):
             requests_per_minute=requests_per_minute,
             timeout=timeout,
             convert_api_version=convert_api_version,
+            api_profile=api_profile,
             retry_policy=retry_policy,
             budget=budget,
             batch_size=batch_size,

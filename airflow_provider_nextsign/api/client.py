@@ -47,6 +47,7 @@ from airflow_provider_nextsign.api.lookup import ReferenceLookup
 from airflow_provider_nextsign.api.paging import CaseListWalk
 from airflow_provider_nextsign.api.ratelimit import Budget
 from airflow_provider_nextsign.api.retry import RetryPolicy, is_safe_to_resend_write, retrying
+from airflow_provider_nextsign.api.settings import ApiProfile
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,12 @@ CONVERT_TIMEOUT = 90.0
 _CONVERT_VERSION_BY_HOST: dict[str, str] = {}
 
 
-def convert_versions_to_try(host: str, setting: str) -> tuple[str, ...]:
-    """The Convert API versions to try, in order: the pinned one, or the remembered one first."""
+def convert_versions_to_try(host: str, setting: str, preferred: str | None = None) -> tuple[str, ...]:
+    """The Convert API versions to try, in order: the pinned one, or the remembered one first, else the
+    one the connection's ``api_profile`` names (``preferred``), else v1."""
     if setting != "auto":
         return (setting,)
-    first = _CONVERT_VERSION_BY_HOST.get(host, CONVERT_API_VERSIONS[0])
+    first = _CONVERT_VERSION_BY_HOST.get(host, preferred or CONVERT_API_VERSIONS[0])
     return (first, *(v for v in CONVERT_API_VERSIONS if v != first))
 
 
@@ -81,6 +83,8 @@ class NextSignClient(ClientBase):
     :param batch_size: case ids per Get Multiple request.
     :param convert_api_version: ``v1`` or ``v2`` pins Document Convert's path; ``auto`` tries v1 (what
         production uses), falls back to v2 on HTTP 404 and remembers per host what worked.
+    :param api_profile: what the probe learned about the account (an
+        :class:`~airflow_provider_nextsign.api.settings.ApiProfile`, its dict or JSON text); saves requests.
     """
 
     def __init__(
@@ -98,6 +102,7 @@ class NextSignClient(ClientBase):
         batch_size: int = DEFAULT_BATCH_SIZE,
         sleep: Callable[[float], Any] = time.sleep,
         convert_api_version: str = "auto",
+        api_profile: ApiProfile | Mapping[str, Any] | str | None = None,
     ) -> None:
         self._core = ClientCore.build(
             company_id,
@@ -107,6 +112,7 @@ class NextSignClient(ClientBase):
             requests_per_minute=requests_per_minute,
             timeout=timeout,
             convert_api_version=convert_api_version,
+            api_profile=api_profile,
             retry_policy=retry_policy,
             budget=budget,
             batch_size=batch_size,
@@ -207,13 +213,17 @@ class NextSignClient(ClientBase):
         """The full bodies of the cases NextSign shows, in the order asked.
 
         Get Multiple in batches; an item that is a summary (the documented shape) is read with Case Get.
-        Ids NextSign does not show (unknown, deleted, or not visible yet) are absent from the result.
+        With ``api_profile`` ``get_multiple_items: summary`` each case is read with Case Get at once (no
+        Get Multiple request, whose summaries would be read again anyway). Ids NextSign does not show
+        (unknown, deleted, or not visible yet) are absent from the result.
 
         :raises NextSignError: a read failed (never silently dropped).
         """
         from airflow_provider_nextsign.api.watch import CaseWatch, drive
 
         ids = payloads.check_ids(case_ids, "case_ids")
+        if self.api_profile.get_multiple_items == "summary":
+            return [case for case in map(self._get_case_or_none, ids) if case]
         watch = CaseWatch(self.batch_size)
         observations = drive(watch.poll(ids, in_grace=lambda _: True, bodies=True), self)
         for seen in observations.values():
@@ -344,7 +354,9 @@ class NextSignClient(ClientBase):
         body: dict[str, Any] = {"documents": payloads.check_documents(documents)}
         if tags:
             body["tags"] = payloads.tag_list(tags)
-        versions = convert_versions_to_try(self.endpoints.host, self.convert_api_version)
+        versions = convert_versions_to_try(
+            self.endpoints.host, self.convert_api_version, self.api_profile.convert_api_version
+        )
         for version in versions:
             try:
                 answer = self._call(

@@ -25,7 +25,7 @@ from airflow_provider_nextsign.api.endpoints import Endpoints
 from airflow_provider_nextsign.api.errors import NextSignError, NextSignNotFoundError
 from airflow_provider_nextsign.api.ratelimit import Budget
 from airflow_provider_nextsign.api.retry import RetryPolicy
-from airflow_provider_nextsign.api.settings import ClientSettings
+from airflow_provider_nextsign.api.settings import ApiProfile, ClientSettings
 
 __all__ = ["Call", "ClientBase", "ClientCore", "interpret", "run", "run_async", "user_agent"]
 
@@ -78,6 +78,7 @@ class ClientCore:
         requests_per_minute: float,
         timeout: float,
         convert_api_version: str = "auto",
+        api_profile: ApiProfile | Mapping[str, Any] | str | None = None,
         retry_policy: RetryPolicy | None = None,
         budget: Budget | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -91,6 +92,7 @@ class ClientCore:
             requests_per_minute=requests_per_minute,
             timeout=timeout,
             convert_api_version=convert_api_version,
+            api_profile=api_profile,
         )
         return cls(settings, retry_policy or RetryPolicy(), budget or settings.shared_budget(), batch_size)
 
@@ -202,6 +204,11 @@ class ClientBase:
     def convert_api_version(self) -> str:
         """``auto``, ``v1`` or ``v2``: the path of Document Convert."""
         return self._core.settings.convert_api_version
+
+    @property
+    def api_profile(self) -> ApiProfile:
+        """What the probe learned about the account (connection extra ``api_profile``)."""
+        return self._core.settings.api_profile
 
     @property
     def retry_policy(self) -> RetryPolicy:

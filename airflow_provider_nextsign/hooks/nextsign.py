@@ -31,6 +31,7 @@ EXTRA_DEFAULTS: dict[str, Any] = {
     "convert_api_version": "auto",
     "reconcile_window": None,
     "redis_conn_id": None,
+    "api_profile": None,
 }
 
 
@@ -97,6 +98,12 @@ class NextSignHook(BaseHook):
                 extra["convert_api_version"], "convert_api_version", ("auto", "v1", "v2"), conn_id
             ),
         }
+        from airflow_provider_nextsign.api.settings import ApiProfile
+
+        # What the probe learned about the account (docs/check-your-account.md): saves requests.
+        kwargs["api_profile"] = ApiProfile.parse(
+            extra["api_profile"], f"NextSign connection {conn_id!r}: extra 'api_profile'"
+        )
         redis_conn_id = str(extra["redis_conn_id"] or "").strip()
         if redis_conn_id:  # one budget for every host, through Redis
             from airflow_provider_nextsign.hooks._budget import redis_budget

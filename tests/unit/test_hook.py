@@ -240,6 +240,7 @@ def test_airflow3_connection_form_has_every_field_including_the_webhook_secret()
         "redis_conn_id",
         "convert_api_version",
         "reconcile_window",
+        "api_profile",
         "webhook_secret",
     }
     assert fields["webhook_secret"]["schema"]["format"] == "password"  # masked, never shown back

@@ -33,6 +33,7 @@ def test_connection_type_declares_relabelled_form():
         "redis_conn_id",
         "convert_api_version",
         "reconcile_window",
+        "api_profile",
         "webhook_secret",
     }
     assert conn["conn-fields"]["redis_conn_id"]["schema"]["type"] == ["string", "null"]  # optional
