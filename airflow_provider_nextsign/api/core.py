@@ -159,7 +159,7 @@ def run(plan: Plan[T], send: Callable[[Call], Any]) -> T:
             else:
                 call = plan.send(body)
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 async def run_async(plan: Plan[T], send: Callable[[Call], Awaitable[Any]]) -> T:
@@ -174,7 +174,7 @@ async def run_async(plan: Plan[T], send: Callable[[Call], Awaitable[Any]]) -> T:
             else:
                 call = plan.send(body)
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 class ClientBase:

@@ -199,7 +199,7 @@ def drive(poll: Generator[Read, Any, dict[str, Observation]], client: Any) -> di
         while True:
             read = poll.send(_answer(read, client))
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 def _answer(read: Read, client: Any) -> Any:
@@ -220,7 +220,7 @@ async def drive_async(
         while True:
             read = poll.send(await _answer_async(read, client))
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 async def _answer_async(read: Read, client: Any) -> Any:

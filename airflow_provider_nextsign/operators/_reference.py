@@ -187,7 +187,7 @@ def reconcile(
         sleep=sleep or _sleep,
         retry_error_callback=lambda state: None,
     )
-    return polls(look)  # type: ignore[no-any-return]
+    return polls(look)
 
 
 def _polls_within(window: float) -> int:

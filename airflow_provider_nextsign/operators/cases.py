@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from airflow.providers.common.compat.sdk import BaseOperator
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_nextsign.api.payloads import (
     DOCX_MIME,
@@ -30,6 +28,12 @@ from airflow_provider_nextsign.operators._reference import (
 )
 from airflow_provider_nextsign.operators._storage import read_source
 from airflow_provider_nextsign.operators._validation import check_extra_fields
+from airflow_provider_nextsign.operators.base import NextSignBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_nextsign.hooks.nextsign import NextSignHook
 
 #: Above this combined size NextSign wants documents uploaded first and referenced by URL.
 INLINE_LIMIT_BYTES = 3_500_000
@@ -92,7 +96,7 @@ def _load_document(index: int, doc: Any) -> dict[str, Any]:
     return {"name": name, "content": content, "mime": mime, "signObligated": sign_obligated}
 
 
-class NextSignCreateCaseOperator(BaseOperator):
+class NextSignCreateCaseOperator(NextSignBaseOperator):
     """Create a signing case from documents; returns the case id.
 
     ``documents`` is a list whose entries are local paths, ``ObjectStoragePath`` objects or
@@ -108,6 +112,21 @@ class NextSignCreateCaseOperator(BaseOperator):
 
     Every argument is checked before the first document is read or uploaded. Recipients' ``cpr``
     numbers are masked in logs and in the rendered template fields.
+
+    The connection (``nextsign_conn_id``) and ``hook_params`` are those of
+    :class:`~airflow_provider_nextsign.operators.base.NextSignBaseOperator`.
+
+    :param title: the case title recipients see (templated).
+    :param recipients: list of recipient dicts (``name``, ``email``, ``signing``, ``needsCpr``/``cpr``,
+        ...) (templated).
+    :param documents: the documents to sign: one entry or a list, as above (templated).
+    :param settings: the case's ``settings`` (reminders, deletion, availability); default
+        ``DEFAULT_SETTINGS``: 2 reminders 3 days apart, no auto-deletion, open for 14 days (templated).
+    :param reference_id: overrides the derived ``referenceId`` (templated).
+    :param signing_schemas: allowed signature methods for the case.
+    :param case_fields: any other Case Create body field (``folder``, ``message``, ...) (templated).
+    :param reconcile_window: seconds to keep looking for the case when the create's answer is lost
+        (default: the connection's ``reconcile_window`` extra, else 3 x its timeout).
     """
 
     template_fields: Sequence[str] = (
@@ -119,6 +138,7 @@ class NextSignCreateCaseOperator(BaseOperator):
         "case_fields",
         "nextsign_conn_id",
     )
+    template_fields_renderers = {"recipients": "json", "settings": "json", "case_fields": "json"}
     operator_extra_links = (NextSignCaseLink(),)
     ui_color = "#e8f0fe"
 
@@ -133,7 +153,6 @@ class NextSignCreateCaseOperator(BaseOperator):
         signing_schemas: list[str] | None = None,
         case_fields: dict[str, Any] | None = None,
         reconcile_window: float | None = None,
-        nextsign_conn_id: str = "nextsign_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -145,14 +164,13 @@ class NextSignCreateCaseOperator(BaseOperator):
         self.reference_id = reference_id
         self.signing_schemas = signing_schemas
         self.case_fields = case_fields if case_fields is not None else {}
-        self.nextsign_conn_id = nextsign_conn_id
 
     def _do_render_template_fields(self, *args: Any, **kwargs: Any) -> None:
         # Both the plain and the mapped-task render path of Airflow 2.11 and 3 end here.
         super()._do_render_template_fields(*args, **kwargs)
         mask_recipient_secrets(self.recipients)
 
-    def _documents_payload(self, hook: Any, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _documents_payload(self, hook: NextSignHook, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         total = sum(len(d["content"]) for d in docs)
         if total > INLINE_LIMIT_BYTES:
             self.log.info("Documents total %d bytes (> 3.5 MB): uploading them first", total)
@@ -174,9 +192,9 @@ class NextSignCreateCaseOperator(BaseOperator):
             for d in docs
         ]
 
-    def execute(self, context: Any) -> str:
-        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
-
+    def execute(self, context: Context) -> str:
+        """Check everything, load the documents, create the case once (reusing a case an earlier attempt
+        created), push the case id and link to XCom, and return the case id."""
         if not self.title:
             raise ValueError("title is required: the case title recipients see")
         title = check_title(self.title)
@@ -194,7 +212,7 @@ class NextSignCreateCaseOperator(BaseOperator):
         reference_id = self.reference_id or default_reference_id(context)
         fields["referenceId"] = reference_id
 
-        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+        hook = self.hook
         try_number = int(getattr(context["ti"], "try_number", 1) or 1)
         payload: list[dict[str, Any]] = []
 
@@ -223,24 +241,27 @@ class NextSignCreateCaseOperator(BaseOperator):
         return case_id
 
 
-class NextSignDeleteCaseOperator(BaseOperator):
-    """Delete a case; a case that is already gone counts as deleted. Returns the case id."""
+class NextSignDeleteCaseOperator(NextSignBaseOperator):
+    """Delete a case; a case that is already gone counts as deleted. Returns the case id.
+
+    The connection (``nextsign_conn_id``) and ``hook_params`` are those of
+    :class:`~airflow_provider_nextsign.operators.base.NextSignBaseOperator`.
+
+    :param case_id: the ``_id`` of the case to delete (templated).
+    """
 
     template_fields: Sequence[str] = ("case_id", "nextsign_conn_id")
 
-    def __init__(self, *, case_id: str, nextsign_conn_id: str = "nextsign_default", **kwargs: Any) -> None:
+    def __init__(self, *, case_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case_id = case_id
-        self.nextsign_conn_id = nextsign_conn_id
 
-    def execute(self, context: Any) -> str:
-        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
-
+    def execute(self, context: Context) -> str:
+        """Delete the case (already gone: nothing to do) and return its id."""
         if not self.case_id or not isinstance(self.case_id, str):
             raise ValueError(f"case_id must be a case _id string, got {self.case_id!r}")
-        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
         try:
-            result = hook.delete_case(self.case_id)
+            result = self.hook.delete_case(self.case_id)
         except NextSignNotFoundError:
             self.log.info("Case %s is already gone; nothing to delete", self.case_id)
             return self.case_id

@@ -5,9 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any
-
-from airflow.providers.common.compat.sdk import BaseOperator
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_nextsign.api.errors import NextSignInputError
 from airflow_provider_nextsign.api.payloads import document_kind, sniff_mime, tag_list
@@ -18,13 +16,19 @@ from airflow_provider_nextsign.operators._storage import (
     is_folder,
     read_source,
 )
+from airflow_provider_nextsign.operators.base import NextSignBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_nextsign.hooks.nextsign import NextSignHook
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
 
 
-def _open_signed(hook: Any, file_url: str) -> Iterator[bytes]:
+def _open_signed(hook: NextSignHook, file_url: str) -> Iterator[bytes]:
     """The chunks of a stored file, through a pre-signed URL asked for now."""
-    return hook.stream_file(hook.get_presigned_url(file_url))  # type: ignore[no-any-return]
+    return hook.stream_file(hook.get_presigned_url(file_url))
 
 
 def _safe_name(name: str, default: str) -> str:
@@ -33,15 +37,25 @@ def _safe_name(name: str, default: str) -> str:
     return fit_name(cleaned or default)
 
 
-class NextSignConvertDocumentOperator(BaseOperator):
+class NextSignConvertDocumentOperator(NextSignBaseOperator):
     """Replace tags in a DOCX and convert it to PDF with NextSign; returns the destination path.
 
     The DOCX is read from ``source`` (a local path, ``ObjectStoragePath`` or ``scheme://`` string),
     uploaded through the files API, converted with ``tags`` (``{tag: value}`` or the API's list), and the
     PDF streamed from its pre-signed URL to ``destination`` (a file, or a folder ending in "/").
+
+    The connection (``nextsign_conn_id``) and ``hook_params`` are those of
+    :class:`~airflow_provider_nextsign.operators.base.NextSignBaseOperator`.
+
+    :param source: the DOCX: a local path, ``ObjectStoragePath`` or ``scheme://`` string (templated).
+    :param destination: the PDF's path, or a folder ending in "/" to keep the converted document's name
+        (templated).
+    :param tags: ``{tag: value}`` or the API's list of ``{"tag", "value"[, "type"]}`` to replace
+        (templated).
     """
 
     template_fields: Sequence[str] = ("source", "tags", "destination", "nextsign_conn_id")
+    template_fields_renderers = {"tags": "json"}
 
     def __init__(
         self,
@@ -49,18 +63,15 @@ class NextSignConvertDocumentOperator(BaseOperator):
         source: Any,
         destination: Any,
         tags: Any = None,
-        nextsign_conn_id: str = "nextsign_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.source = source
         self.tags = tags
         self.destination = destination
-        self.nextsign_conn_id = nextsign_conn_id
 
-    def execute(self, context: Any) -> str:
-        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
-
+    def execute(self, context: Context) -> str:
+        """Upload the DOCX, convert it with the tags, stream the PDF to ``destination``; return its path."""
         tags = tag_list(self.tags or {})
         for item in tags:
             item.setdefault("type", "number" if isinstance(item.get("value"), (int, float)) else "text")
@@ -73,7 +84,7 @@ class NextSignConvertDocumentOperator(BaseOperator):
             mime = sniff_mime(content, name, None)  # a PDF is passed through, labelled as a PDF
         except NextSignInputError as err:
             raise NextSignInputError(f"source: {err.message}") from None
-        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+        hook = self.hook
         file_url = hook.upload_document(content, name=name, mime_type=mime)
         converted = hook.convert_documents([{"file": file_url, "name": name}], tags=tags)
         if not converted or not converted[0].get("file"):
@@ -87,7 +98,7 @@ class NextSignConvertDocumentOperator(BaseOperator):
         return str(destination)
 
 
-class NextSignSignedDocumentsToStorageOperator(BaseOperator):
+class NextSignSignedDocumentsToStorageOperator(NextSignBaseOperator):
     """Stream the signed PDFs of a case into a storage folder; returns the written paths.
 
     Each signed document is fetched from a fresh pre-signed URL and written chunk by chunk to
@@ -96,8 +107,11 @@ class NextSignSignedDocumentsToStorageOperator(BaseOperator):
     started again (three attempts in all). Names longer than 255 bytes are shortened, keeping the
     extension and adding a hash of the full name.
 
-    :param case_id: the signed case.
-    :param destination: a folder: local path, ``ObjectStoragePath`` or ``scheme://`` string.
+    The connection (``nextsign_conn_id``) and ``hook_params`` are those of
+    :class:`~airflow_provider_nextsign.operators.base.NextSignBaseOperator`.
+
+    :param case_id: the signed case (templated).
+    :param destination: a folder: local path, ``ObjectStoragePath`` or ``scheme://`` string (templated).
     :param per_case_folder: put each case's files in a ``<case_id>`` sub-folder (default True), so
         several cases with same-named documents never overwrite each other.
     """
@@ -110,18 +124,16 @@ class NextSignSignedDocumentsToStorageOperator(BaseOperator):
         case_id: str,
         destination: Any,
         per_case_folder: bool = True,
-        nextsign_conn_id: str = "nextsign_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.case_id = case_id
         self.destination = destination
         self.per_case_folder = per_case_folder
-        self.nextsign_conn_id = nextsign_conn_id
 
-    def execute(self, context: Any) -> list[str]:
+    def execute(self, context: Context) -> list[str]:
+        """Write every signed document of the case to the destination; return the written paths."""
         from airflow_provider_nextsign.api.cases import case_state, signed_documents
-        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
 
         if not self.case_id or not isinstance(self.case_id, str):
             raise ValueError(f"case_id must be a case _id string, got {self.case_id!r}")
@@ -129,7 +141,7 @@ class NextSignSignedDocumentsToStorageOperator(BaseOperator):
             raise ValueError(
                 "destination is required: a folder such as file:///data/signed or s3://bucket/signed"
             )
-        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+        hook = self.hook
         case = hook.get_case(self.case_id)
         docs = signed_documents(case)
         if not docs:

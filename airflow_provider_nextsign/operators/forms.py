@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from airflow.providers.common.compat.sdk import BaseOperator
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_nextsign.api.payloads import (
     check_recipients,
@@ -23,6 +21,10 @@ from airflow_provider_nextsign.operators._reference import (
     run_started_at,
 )
 from airflow_provider_nextsign.operators._validation import check_extra_fields, check_tags
+from airflow_provider_nextsign.operators.base import NextSignBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
 
 #: Forms Submit body fields the operator sets from its own arguments (not from ``submit_fields``).
 OWNED_FIELDS = {
@@ -34,7 +36,7 @@ OWNED_FIELDS = {
 }
 
 
-class NextSignSubmitFormOperator(BaseOperator):
+class NextSignSubmitFormOperator(NextSignBaseOperator):
     """Submit a form with tag values and recipients, which creates a signing case; returns the case id.
 
     Tags are checked against the form's Forms Tags before the submit is sent (unknown tags, missing
@@ -47,17 +49,21 @@ class NextSignSubmitFormOperator(BaseOperator):
     Works with dynamic task mapping, e.g. ``.partial(form_id=..., recipients=...).expand(tags=rows)`` or
     ``.expand_kwargs(rows)``.
 
-    :param form_id: the form to fill.
-    :param tags: ``{tag: value}`` or the API's list of ``{"tag", "value"[, "type"]}``.
-    :param recipients: list of recipient dicts (``name``, ``email``, ``signing``, ``needsCpr``/``cpr``, ...).
-    :param title: case title (defaults to the form's title).
-    :param reference_id: overrides the derived ``referenceId``.
+    The connection (``nextsign_conn_id``) and ``hook_params`` are those of
+    :class:`~airflow_provider_nextsign.operators.base.NextSignBaseOperator`.
+
+    :param form_id: the form to fill (templated).
+    :param tags: ``{tag: value}`` or the API's list of ``{"tag", "value"[, "type"]}`` (templated).
+    :param recipients: list of recipient dicts (``name``, ``email``, ``signing``, ``needsCpr``/``cpr``,
+        ...) (templated).
+    :param title: case title (defaults to the form's title) (templated).
+    :param reference_id: overrides the derived ``referenceId`` (templated).
     :param signing_schemas: allowed signature methods for the case.
-    :param submit_fields: any other Forms Submit body field (``folder``, ``message``, ``settings``, ...).
+    :param submit_fields: any other Forms Submit body field (``folder``, ``message``, ``settings``, ...)
+        (templated).
     :param reconcile_window: seconds to keep looking for the case when the submit's answer is lost
         (default: the connection's ``reconcile_window`` extra, else 3 x its timeout). Not found by
         then, the attempt fails without submitting again; the next attempt looks it up first.
-    :param nextsign_conn_id: the NextSign connection.
     """
 
     template_fields: Sequence[str] = (
@@ -69,6 +75,7 @@ class NextSignSubmitFormOperator(BaseOperator):
         "submit_fields",
         "nextsign_conn_id",
     )
+    template_fields_renderers = {"tags": "json", "recipients": "json", "submit_fields": "json"}
     operator_extra_links = (NextSignCaseLink(),)
     ui_color = "#e8f0fe"
 
@@ -83,7 +90,6 @@ class NextSignSubmitFormOperator(BaseOperator):
         signing_schemas: list[str] | None = None,
         submit_fields: dict[str, Any] | None = None,
         reconcile_window: float | None = None,
-        nextsign_conn_id: str = "nextsign_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -95,16 +101,15 @@ class NextSignSubmitFormOperator(BaseOperator):
         self.signing_schemas = signing_schemas
         self.submit_fields = submit_fields if submit_fields is not None else {}
         self.reconcile_window = reconcile_window
-        self.nextsign_conn_id = nextsign_conn_id
 
     def _do_render_template_fields(self, *args: Any, **kwargs: Any) -> None:
         # Both the plain and the mapped-task render path of Airflow 2.11 and 3 end here.
         super()._do_render_template_fields(*args, **kwargs)
         mask_recipient_secrets(self.recipients)
 
-    def execute(self, context: Any) -> str:
-        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
-
+    def execute(self, context: Context) -> str:
+        """Check everything, submit the form once (reusing a case an earlier attempt created), push the
+        case id and link to XCom, and return the case id."""
         if not self.form_id:
             raise ValueError("form_id is required: the id of the NextSign form to fill")
         tags = tag_list(self.tags, infer_types=False)
@@ -117,7 +122,7 @@ class NextSignSubmitFormOperator(BaseOperator):
         reference_id = self.reference_id or default_reference_id(context)
         fields["referenceId"] = reference_id
 
-        hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+        hook = self.hook
         payload_tags = check_tags(tags, hook.get_form_tags(self.form_id))
 
         def submit() -> dict[str, Any]:

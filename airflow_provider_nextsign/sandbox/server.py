@@ -221,7 +221,7 @@ class SandboxServer:
             raise RuntimeError(
                 "webhooks are not available (airflow_provider_nextsign.sandbox.webhooks missing)"
             )
-        return self.sandbox.webhooks.add(url, triggers, headers=headers, name=name)  # type: ignore[no-any-return]
+        return self.sandbox.webhooks.add(url, triggers, headers=headers, name=name)
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
         """The delivery log (one dict per attempt)."""

@@ -30,7 +30,7 @@ class DroppableH11Protocol(H11Protocol):
 
         self.app = app
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         # Without TCP_NODELAY every keep-alive answer waits ~40 ms for the client's delayed ACK
         # (Nagle); asyncio's default loop does not set it on sockets served from a passed-in listener.
         sock = transport.get_extra_info("socket")

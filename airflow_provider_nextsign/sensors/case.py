@@ -22,12 +22,16 @@ from airflow_provider_nextsign.exceptions import NextSignCaseFailedException
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
 __all__ = ["DEFAULT_NOT_FOUND_GRACE", "NextSignCaseSensor", "normalize_case_ids"]
 
 #: Seconds a case may be missing from NextSign's reads after the wait starts before it can be "deleted".
 DEFAULT_NOT_FOUND_GRACE = 300.0
 #: Extra seconds the deferral's own timeout gives the trigger for its last look after the deadline.
 FINAL_LOOK_MARGIN = 120.0
+#: Seconds a poke-mode wait keeps one hook before reading the connection again (as the trigger's poller).
+HOOK_MAX_AGE = 300.0
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -89,6 +93,9 @@ class NextSignCaseSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("case_ids", "nextsign_conn_id")
     ui_color = "#fef7e0"
+    #: Seconds one hook (one HTTP session) serves a poke-mode wait; then the connection is read again, so
+    #: a rotated API key or an edited connection reaches a wait of hours.
+    hook_max_age: float = HOOK_MAX_AGE
 
     def __init__(
         self,
@@ -111,6 +118,19 @@ class NextSignCaseSensor(BaseSensorOperator):
         self.not_found_grace = _seconds(not_found_grace)
         self._watch: Any = None
         self._wait_started: float | None = None
+        self._hook: NextSignHook | None = None
+        self._hook_built = 0.0
+
+    @property
+    def hook(self) -> NextSignHook:
+        """The :class:`~airflow_provider_nextsign.hooks.nextsign.NextSignHook` of ``nextsign_conn_id``,
+        built on first use and kept across pokes for ``hook_max_age`` seconds."""
+        if self._hook is None or time.monotonic() - self._hook_built >= self.hook_max_age:
+            from airflow_provider_nextsign.hooks.nextsign import NextSignHook
+
+            self._hook = NextSignHook(nextsign_conn_id=self.nextsign_conn_id)
+            self._hook_built = time.monotonic()
+        return self._hook
 
     # Checking input and outcomes
 
@@ -135,13 +155,12 @@ class NextSignCaseSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         """One look at every case: done when all are signed, raise when one has failed."""
         from airflow_provider_nextsign.api.watch import CaseWatch, drive
-        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
 
         ids = self._ids()
         grace_until = self._grace_until(context)
         if self._watch is None:  # kept across pokes in poke mode: unchanged summaries cost nothing
             self._watch = CaseWatch()
-        client = NextSignHook(self.nextsign_conn_id).client
+        client = self.hook.client
         observations = drive(self._watch.poll(ids, in_grace=lambda _: time.time() < grace_until), client)
         return self._verdict(ids, observations)
 

@@ -1,30 +1,20 @@
-"""Record a webhook delivery as an asset event, once: the dedupe check and the write share one lock.
+"""Record a webhook delivery as an asset event, once.
 
 The event goes on every active asset with the URI ``nextsign://<company>/<trigger>``, with the case id
 as partition key (unless ``[nextsign] webhook_partition_by_case`` is off, or Airflow is older than 3.2,
 which has no partitioned assets) and the delivery summary as extra. A delivery whose dedupe key is
-already on the asset is a duplicate and records nothing.
+already on the asset is a duplicate and records nothing. The database write itself is
+:func:`~airflow_provider_nextsign.webhooks.asset_events.record_asset_event`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from airflow_provider_nextsign.assets import case_event_uri
 from airflow_provider_nextsign.compat import PARTITIONED_ASSETS
 from airflow_provider_nextsign.webhooks.payload import WebhookDelivery
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-log = logging.getLogger(__name__)
-
-# SQLite ignores FOR UPDATE; this lock keeps check-then-write atomic within one API-server process.
-# On PostgreSQL and MySQL the row lock on the asset does it across processes too.
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -38,59 +28,15 @@ class RecordResult:
 
 def record_delivery(delivery: WebhookDelivery, *, company_id: str, partition_by_case: bool) -> RecordResult:
     """Write one asset event per matching asset unless this delivery was recorded before."""
-    from airflow.utils.session import create_session
+    from airflow_provider_nextsign.webhooks.asset_events import record_asset_event
 
     uri = case_event_uri(company_id, delivery.trigger)
-    with _LOCK, create_session() as session:
-        return _record(delivery, uri=uri, partition_by_case=partition_by_case, session=session)
-
-
-def _record(
-    delivery: WebhookDelivery, *, uri: str, partition_by_case: bool, session: Session
-) -> RecordResult:
-    from airflow.assets.manager import asset_manager
-    from airflow.models.asset import AssetActive, AssetEvent, AssetModel
-    from airflow.utils.sqlalchemy import with_row_locks
-    from sqlalchemy import JSON, select, type_coerce
-
-    assets = session.scalars(
-        with_row_locks(
-            select(AssetModel)
-            .join(AssetActive, (AssetActive.name == AssetModel.name) & (AssetActive.uri == AssetModel.uri))
-            .where(AssetModel.uri == uri)
-            .order_by(AssetModel.id),
-            session=session,
-        )
-    ).all()
-    if not assets:
-        return RecordResult("no_asset", uri)
-
-    asset_ids = [asset.id for asset in assets]
-    seen = session.scalar(
-        select(AssetEvent.id)
-        .where(
-            AssetEvent.asset_id.in_(asset_ids),
-            # Airflow 3.1 types the column as sqlalchemy_jsonfield's JSONField, which has no JSON paths;
-            # read it as JSON without a SQL cast (a CAST to JSON would turn text into 0 on SQLite).
-            type_coerce(AssetEvent.extra, JSON)["dedupe_key"].as_string() == delivery.dedupe_key,
-        )
-        .limit(1)
+    # Below 3.2 there are no partitions; the plugin logged that at start.
+    partitioned = partition_by_case and PARTITIONED_ASSETS.available
+    outcome = record_asset_event(
+        uri,
+        delivery.event_extra(),
+        dedupe_key=delivery.dedupe_key,
+        partition_key=delivery.entity_id if partitioned else None,
     )
-    if seen is not None:
-        return RecordResult("duplicate", uri, (seen,))
-
-    partition: dict[str, Any] = {}
-    if partition_by_case and PARTITIONED_ASSETS.available:  # below 3.2 the plugin logged that there is none
-        partition["partition_key"] = delivery.entity_id
-    event_ids: list[int] = []
-    for asset in assets:
-        event = asset_manager.register_asset_change(
-            asset=asset,
-            extra=delivery.event_extra(),
-            source_is_api=True,
-            session=session,
-            **partition,
-        )
-        if event is not None:
-            event_ids.append(event.id)
-    return RecordResult("recorded", uri, tuple(event_ids))
+    return RecordResult(outcome.status, uri, outcome.event_ids)

@@ -14,7 +14,6 @@ beside. Needs NEXTSIGN_TEST_POSTGRES_URI and Redis (``.ci/run`` starts both); Ai
 from __future__ import annotations
 
 import collections
-import importlib.metadata
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from tests.e2e._celery_cluster import CeleryCluster
 
@@ -31,7 +31,7 @@ POSTGRES_URI = os.environ.get("NEXTSIGN_TEST_POSTGRES_URI")
 pytestmark = [
     pytest.mark.heavy,
     pytest.mark.skipif(
-        importlib.metadata.version("apache-airflow").startswith("2."),
+        not AIRFLOW_V_3_0_PLUS,
         reason="the CeleryExecutor end-to-end test runs the Airflow 3 deployment (API server, DAG processor)",
     ),
     pytest.mark.skipif(

@@ -351,6 +351,31 @@ def test_concurrent_copies_of_one_delivery_record_one_event(nextsign_sandbox, se
     assert len(events_on(f"nextsign://{nextsign_sandbox.company_id}/case_signed")) == 1
 
 
+def test_record_asset_event_writes_once_per_dedupe_key_on_watched_uris_only(monkeypatch):
+    from airflow_provider_nextsign.webhooks.asset_events import AssetEventOutcome, record_asset_event
+
+    company = f"direct{secrets.token_hex(4)}"
+    monkeypatch.setenv("NEXTSIGN_COMPANY_ID", company)
+    register_example_dag()
+    signed, denied = f"nextsign://{company}/case_signed", f"nextsign://{company}/case_denied"
+    partition = "c1" if PARTITIONED_ASSETS.available else None
+
+    first = record_asset_event(
+        signed, {"case_id": "c1"}, dedupe_key="case_signed:c1:t1", partition_key=partition
+    )
+    again = record_asset_event(signed, {"case_id": "c1", "other": 1}, dedupe_key="case_signed:c1:t1")
+    unwatched = record_asset_event(denied, {"case_id": "c1"}, dedupe_key="case_denied:c1:t1")
+
+    assert first.status == "recorded" and len(first.event_ids) == 1
+    assert again == AssetEventOutcome("duplicate", first.event_ids)
+    assert unwatched == AssetEventOutcome("no_asset")
+    (event,) = events_on(signed)
+    assert event.id == first.event_ids[0]
+    assert event.extra == {"case_id": "c1", "dedupe_key": "case_signed:c1:t1"}
+    assert getattr(event, "partition_key", None) == partition
+    assert events_on(denied) == []
+
+
 @FAST
 def test_oversized_bodies_are_413_with_or_without_content_length(nextsign_sandbox, secret):
     big = b'{"trigger": "case_signed", "case": {"_id": "x", "pad": "' + b"a" * 1_100_000 + b'"}}'
