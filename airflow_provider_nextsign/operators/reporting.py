@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator
-
+from airflow_provider_nextsign.operators.base import NextSignBaseOperator
 from airflow_provider_nextsign.reporting.frames import check_list_status
 
 if TYPE_CHECKING:
@@ -19,7 +18,7 @@ FORMATS = ("parquet", "csv")
 CSV_ENCODINGS = ("utf-8", "utf-8-sig")
 
 
-class NextSignCaseReportOperator(BaseOperator):
+class NextSignCaseReportOperator(NextSignBaseOperator):
     """Load NextSign cases, their recipients and documents into a warehouse or files; return a summary.
 
     Pages through Case List (optionally filtered by ``status`` and ``folder``), reads each case in full
@@ -54,17 +53,19 @@ class NextSignCaseReportOperator(BaseOperator):
     rows and last ``state`` stay), unless ``mark_deleted=False``. An unfiltered report that finds more
     than ``delete_threshold`` of the known cases missing marks nothing and says so.
 
-    :param nextsign_conn_id: the NextSign connection.
-    :param status: Case List filter: ``signed``, ``denied`` or ``pending`` (default: all cases).
-    :param folder: Case List folder filter.
-    :param sql_conn_id: Airflow connection of the SQL warehouse.
-    :param table_prefix: prefix of the SQL table names (default ``nextsign_``).
-    :param schema: SQL schema of the tables (default: the connection's default).
-    :param destination: folder for Parquet/CSV files instead of SQL.
-    :param format: ``parquet`` (default) or ``csv``, for ``destination``.
+    The connection (``nextsign_conn_id``) and ``hook_params`` are those of
+    :class:`~airflow_provider_nextsign.operators.base.NextSignBaseOperator`.
+
+    :param status: Case List filter: ``signed``, ``denied`` or ``pending`` (default: all cases) (templated).
+    :param folder: Case List folder filter (templated).
+    :param sql_conn_id: Airflow connection of the SQL warehouse (templated).
+    :param table_prefix: prefix of the SQL table names (default ``nextsign_``) (templated).
+    :param schema: SQL schema of the tables (default: the connection's default) (templated).
+    :param destination: folder for Parquet/CSV files instead of SQL (templated).
+    :param format: ``parquet`` (default) or ``csv``, for ``destination`` (templated).
     :param stage: with ``sql_conn_id``: a folder to stage Parquet parts in, applied with one MERGE per run
-        (BigQuery: a ``gs://`` URL; Snowflake: the location of ``stage_name``).
-    :param stage_name: Snowflake: the stage over ``stage``, e.g. ``@nextsign_stage``.
+        (BigQuery: a ``gs://`` URL; Snowflake: the location of ``stage_name``) (templated).
+    :param stage_name: Snowflake: the stage over ``stage``, e.g. ``@nextsign_stage`` (templated).
     :param csv_encoding: ``utf-8`` (default) or ``utf-8-sig`` (a byte-order mark, for Excel).
     :param incremental: skip reading cases unchanged since the last run (see above).
     :param refetch_after: read every case at least this often (a ``timedelta`` or seconds; default 7
@@ -98,7 +99,6 @@ class NextSignCaseReportOperator(BaseOperator):
     def __init__(
         self,
         *,
-        nextsign_conn_id: str = "nextsign_default",
         status: str | None = None,
         folder: str | None = None,
         sql_conn_id: str | None = None,
@@ -121,7 +121,6 @@ class NextSignCaseReportOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.nextsign_conn_id = nextsign_conn_id
         self.status = status
         self.folder = folder
         self.sql_conn_id = sql_conn_id
@@ -240,7 +239,6 @@ class NextSignCaseReportOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         """Run the report and return a JSON-safe summary (counts, requests, seconds)."""
         self._check()
-        from airflow_provider_nextsign.hooks.nextsign import NextSignHook
         from airflow_provider_nextsign.reporting.budget import cap_report_share
         from airflow_provider_nextsign.reporting.common import SkipPolicy, WriteResult
         from airflow_provider_nextsign.reporting.frames import iter_case_frames
@@ -255,7 +253,7 @@ class NextSignCaseReportOperator(BaseOperator):
         writer, where = self._writer(context)
         try:
             migrated = writer.create_tables()
-            client = NextSignHook(nextsign_conn_id=self.nextsign_conn_id).get_conn()
+            client = self.hook.get_conn()
             cap_report_share(client, float(self.budget_share))
             incremental = bool(self.incremental) and not self._full_refresh_due(writer, run_start, unfiltered)
             if self.incremental and not incremental:

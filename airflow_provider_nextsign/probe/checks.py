@@ -587,7 +587,7 @@ def _judge_order(ctx: ProbeContext, items: list[dict[str, Any]], calls: list[Cal
         ctx.judge("list-order", Verdict.NOT_CHECKED, "fewer than 2 cases with a readable createdAt", *calls)
         return
     pairs = list(itertools.pairwise(moments))
-    if all(a == b for a, b in pairs):  # type: ignore[operator]
+    if all(a == b for a, b in pairs):
         ctx.judge("list-order", Verdict.NOT_CHECKED, "the cases seen were created at the same moment", *calls)
     elif all(a <= b for a, b in pairs):  # type: ignore[operator]
         detail = "oldest first: the referenceId lookup skips older pages by bisection"

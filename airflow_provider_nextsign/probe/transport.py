@@ -49,7 +49,7 @@ class ProbeSession(requests.Session):
         self.sent = 0
         self.exchanges: list[Exchange] = []
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send ``request`` unless the cap is reached; record its status, JSON body and duration."""
         if self.sent >= min(self.limit, MAX_REQUESTS):
             raise ProbeBudgetSpent(f"the probe's cap of {min(self.limit, MAX_REQUESTS)} requests is reached")

@@ -89,8 +89,10 @@ class ShareCappedBudget:
 
 def cap_report_share(client: Any, share: float) -> None:
     """Hold ``client`` (a :class:`~airflow_provider_nextsign.api.client.NextSignClient` the report owns)
-    to ``share`` of its request budget; ``share=1`` leaves it as it is."""
-    if share >= 1 or getattr(client, "budget", None) is None:
+    to ``share`` of its request budget; ``share=1`` leaves the budget uncapped. Calling it again replaces
+    the cap (never caps a capped budget)."""
+    budget = getattr(client, "budget", None)
+    if budget is None:
         return
-    if not isinstance(client.budget, ShareCappedBudget):
-        client.budget = ShareCappedBudget(client.budget, share)
+    inner = budget.inner if isinstance(budget, ShareCappedBudget) else budget
+    client.budget = inner if share >= 1 else ShareCappedBudget(inner, share)

@@ -20,6 +20,7 @@ from airflow_provider_nextsign.operators.documents import (
     NextSignSignedDocumentsToStorageOperator,
 )
 from airflow_provider_nextsign.operators.forms import NextSignSubmitFormOperator
+from airflow_provider_nextsign.operators.reporting import NextSignCaseReportOperator
 from airflow_provider_nextsign.sensors.case import NextSignCaseSensor
 
 from .conftest import API_KEY, COMPANY, FILES, HOST, make_context
@@ -33,6 +34,7 @@ OPERATORS = {
     NextSignDeleteCaseOperator: {"case_id": "c1"},
     NextSignConvertDocumentOperator: {"source": "in.docx", "destination": "out/"},
     NextSignSignedDocumentsToStorageOperator: {"case_id": "c1", "destination": "out/"},
+    NextSignCaseReportOperator: {"destination": "out/"},
 }
 PUBLIC = [*OPERATORS, NextSignBaseOperator, NextSignCaseSensor]
 #: Template fields holding JSON-like structures: the UI shows them rendered as JSON.
