@@ -24,8 +24,10 @@ def states(db) -> dict[str, int]:
 
 @pytest.mark.nextsign_sandbox(requests_per_minute=100, time_scale=600)
 def test_report_dag_loads_sqlite_warehouse_and_reruns_incrementally(
-    nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path
+    nextsign_sandbox_profile, nextsign_sandbox, load_dag, run_state, monkeypatch, tmp_path
 ):
+    """Once per answer profile: Get Multiple sends summaries as documented, full cases as production."""
+    assert nextsign_sandbox.configure()["profile"] == nextsign_sandbox_profile
     db = tmp_path / "warehouse.db"
     monkeypatch.setenv(
         "AIRFLOW_CONN_NEXTSIGN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db)})
