@@ -23,13 +23,15 @@ def test_importing_the_watcher_trigger_says_which_airflow_it_needs():
 def test_without_a_state_store_the_watcher_says_once_that_its_cursor_is_in_memory(nextsign_sandbox, capsys):
     from airflow_provider_nextsign.triggers.events import NextSignCaseEventTrigger
 
-    nextsign_sandbox.sign(nextsign_sandbox.seed_cases(1)[0])
+    # Nothing is signed, so no event can come (a case signed just before the start would be reported:
+    # the watcher looks back about 5 minutes) and the trigger keeps polling.
+    nextsign_sandbox.seed_cases(2)
     trigger = NextSignCaseEventTrigger(poll_interval=0.01)
 
     async def first_polls() -> None:
         polls = trigger.run()
         task = asyncio.ensure_future(polls.__anext__())
-        await asyncio.sleep(0.5)  # several polls; nothing new is signed, so no event comes
+        await asyncio.sleep(0.5)  # several polls
         assert not task.done()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
