@@ -32,7 +32,7 @@ def worker(url: str, destination: str) -> dict[str, Any]:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     from airflow_provider_nextsign.api.client import NextSignClient
-    from airflow_provider_nextsign.operators._storage import write_stream
+    from airflow_provider_nextsign.storage import write_stream
 
     client = NextSignClient("bench-company", "bench-key", host="http://127.0.0.1:1")
     target = ObjectStoragePath(destination)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
+from airflow_provider_nextsign.api.cases import CaseState, case_state, signed_documents
 from airflow_provider_nextsign.api.endpoints import DEFAULT_FILES_HOST, DEFAULT_HOST, normalize_base
 from airflow_provider_nextsign.api.errors import (
     NextSignAuthError,
@@ -159,6 +160,16 @@ class NextSignHook(BaseHook):
     def get_full_cases(self, case_ids: Iterable[str]) -> list[dict[str, Any]]:
         """Full case bodies: Get Multiple, plus Case Get for each item NextSign sends as a summary."""
         return self.client.get_full_cases(case_ids)
+
+    @staticmethod
+    def case_state(case: Mapping[str, Any] | None) -> CaseState:
+        """The signing state of a case body (no request; ``None`` or a not-found body is deleted)."""
+        return case_state(case)
+
+    @staticmethod
+    def signed_documents(case: Mapping[str, Any] | None) -> list[dict[str, str]]:
+        """The signed files of a case body as ``[{"name", "file"}]`` (no request; empty until signed)."""
+        return signed_documents(case)
 
     def create_case(
         self, *, title: str, recipients: Any, documents: Any, settings: Any, **fields: Any

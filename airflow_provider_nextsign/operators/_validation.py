@@ -1,6 +1,6 @@
 """The operators' own checks before any request: tags against a form's tag definitions, extra body fields.
 
-Shape checks of tags, recipients and signing schemas: :mod:`airflow_provider_nextsign.api.payloads`.
+Shape checks of tags, recipients and signing schemas: :mod:`airflow_provider_nextsign.hooks.checks`.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_nextsign.api.errors import NextSignInputError
-from airflow_provider_nextsign.api.payloads import check_settings
+from airflow_provider_nextsign.exceptions import NextSignInputError
+from airflow_provider_nextsign.hooks.checks import check_settings
 
 
 def _type_error(tag: str, expected: str, value: Any) -> str | None:

@@ -7,7 +7,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_nextsign.api.payloads import (
+from airflow_provider_nextsign.exceptions import NextSignInputError, NextSignNotFoundError
+from airflow_provider_nextsign.hooks.checks import (
     DOCX_MIME,
     check_recipients,
     check_settings,
@@ -16,7 +17,6 @@ from airflow_provider_nextsign.api.payloads import (
     document_kind,
     sniff_mime,
 )
-from airflow_provider_nextsign.exceptions import NextSignInputError, NextSignNotFoundError
 from airflow_provider_nextsign.links import NextSignCaseLink
 from airflow_provider_nextsign.operators._masking import mask_recipient_secrets
 from airflow_provider_nextsign.operators._reference import (
@@ -26,9 +26,9 @@ from airflow_provider_nextsign.operators._reference import (
     push_case,
     run_started_at,
 )
-from airflow_provider_nextsign.operators._storage import read_source
 from airflow_provider_nextsign.operators._validation import check_extra_fields
 from airflow_provider_nextsign.operators.base import NextSignBaseOperator
+from airflow_provider_nextsign.storage import read_source
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

@@ -7,16 +7,16 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_nextsign.api.errors import NextSignInputError
-from airflow_provider_nextsign.api.payloads import document_kind, sniff_mime, tag_list
-from airflow_provider_nextsign.operators._storage import (
+from airflow_provider_nextsign.exceptions import NextSignInputError
+from airflow_provider_nextsign.hooks.checks import document_kind, sniff_mime, tag_list
+from airflow_provider_nextsign.operators.base import NextSignBaseOperator
+from airflow_provider_nextsign.storage import (
     as_path,
     download_to,
     fit_name,
     is_folder,
     read_source,
 )
-from airflow_provider_nextsign.operators.base import NextSignBaseOperator
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -133,8 +133,6 @@ class NextSignSignedDocumentsToStorageOperator(NextSignBaseOperator):
 
     def execute(self, context: Context) -> list[str]:
         """Write every signed document of the case to the destination; return the written paths."""
-        from airflow_provider_nextsign.api.cases import case_state, signed_documents
-
         if not self.case_id or not isinstance(self.case_id, str):
             raise ValueError(f"case_id must be a case _id string, got {self.case_id!r}")
         if not self.destination:
@@ -143,10 +141,10 @@ class NextSignSignedDocumentsToStorageOperator(NextSignBaseOperator):
             )
         hook = self.hook
         case = hook.get_case(self.case_id)
-        docs = signed_documents(case)
+        docs = hook.signed_documents(case)
         if not docs:
             raise ValueError(
-                f"Case {self.case_id} has no signed documents (state: {case_state(case).value}); "
+                f"Case {self.case_id} has no signed documents (state: {hook.case_state(case).value}); "
                 "wait for it with NextSignCaseSensor first"
             )
         folder = as_path(self.destination)

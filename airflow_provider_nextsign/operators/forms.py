@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_nextsign.api.payloads import (
+from airflow_provider_nextsign.hooks.checks import (
     check_recipients,
     check_signing_schemas,
     check_title,

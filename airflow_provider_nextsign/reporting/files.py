@@ -91,7 +91,7 @@ class FileReportWriter:
         clock: Any = None,
         logger: Any = None,
     ):
-        from airflow_provider_nextsign.operators._storage import as_path
+        from airflow_provider_nextsign.storage import as_path
 
         if fmt not in FORMATS:
             raise ValueError(f"format: {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
@@ -319,7 +319,7 @@ class FileReportWriter:
         return to_frame(CASES, rows) if rows else None
 
     def _write_part(self, frames: Mapping[str, pd.DataFrame | None], now: datetime) -> None:
-        from airflow_provider_nextsign.operators._storage import atomic_open
+        from airflow_provider_nextsign.storage import atomic_open
 
         name = f"{self.stem}-{self.parts:05d}.{self.fmt}"
         self.parts += 1
@@ -341,7 +341,7 @@ class FileReportWriter:
 
     def finish(self) -> None:
         """Persist the state (call once, after the last chunk and the sweep)."""
-        from airflow_provider_nextsign.operators._storage import atomic_open
+        from airflow_provider_nextsign.storage import atomic_open
 
         document = {
             "version": STATE_VERSION,
@@ -422,8 +422,8 @@ def read_file_report(destination: Any, *, fmt: str = "parquet") -> dict[str, pd.
     """
     import pandas as pd
 
-    from airflow_provider_nextsign.operators._storage import as_path
     from airflow_provider_nextsign.reporting.frames import to_frame
+    from airflow_provider_nextsign.storage import as_path
 
     root = as_path(destination)
     out: dict[str, pd.DataFrame] = {}

@@ -1,7 +1,8 @@
 """Reading sources and writing results through local paths or ObjectStoragePath (any fsspec scheme).
 
-Results are written to a temporary name beside the destination and renamed into place when complete,
-so a failure part way never leaves a truncated file under the final name.
+Shared by the documents operators and the report's file writers. Results are written to a temporary
+name beside the destination and renamed into place when complete, so a failure part way never leaves a
+truncated file under the final name.
 """
 
 from __future__ import annotations
@@ -15,7 +16,19 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_provider_nextsign.api.errors import NextSignConnectionError
+from airflow_provider_nextsign.exceptions import NextSignConnectionError
+
+__all__ = [
+    "DOWNLOAD_ATTEMPTS",
+    "MAX_NAME_BYTES",
+    "as_path",
+    "atomic_open",
+    "download_to",
+    "fit_name",
+    "is_folder",
+    "read_source",
+    "write_stream",
+]
 
 log = logging.getLogger(__name__)
 
