@@ -11,8 +11,7 @@ from airflow_provider_nextsign.operators.base import NextSignBaseOperator
 from airflow_provider_nextsign.reporting.frames import check_list_status
 
 if TYPE_CHECKING:
-    from airflow_provider_nextsign.reporting.files import FileReportWriter
-    from airflow_provider_nextsign.reporting.sql import SqlReportWriter
+    from airflow_provider_nextsign.reporting.common import ReportWriter
 
 FORMATS = ("parquet", "csv")
 CSV_ENCODINGS = ("utf-8", "utf-8-sig")
@@ -186,7 +185,7 @@ class NextSignCaseReportOperator(NextSignBaseOperator):
     def _sql_engine(self) -> Any:
         return self._sql_hook()[1].get_sqlalchemy_engine()
 
-    def _merge_writer(self, run_id: str) -> FileReportWriter:
+    def _merge_writer(self, run_id: str) -> ReportWriter:
         from airflow_provider_nextsign.reporting.merge import (
             DIALECTS,
             MergeReportWriter,
@@ -211,11 +210,12 @@ class NextSignCaseReportOperator(NextSignBaseOperator):
             logger=self.log,
         )
 
-    def _writer(self, context: Any) -> tuple[SqlReportWriter | FileReportWriter, str]:
+    def _writer(self, context: Any) -> tuple[ReportWriter, str]:
+        """The writer of the destination and how the summary names it."""
         from airflow_provider_nextsign.reporting.files import FileReportWriter
         from airflow_provider_nextsign.reporting.sql import SqlReportWriter
 
-        writer: SqlReportWriter | FileReportWriter
+        writer: ReportWriter
         run_id = str(context.get("run_id") or "manual") if hasattr(context, "get") else "manual"
         if self.stage:
             return self._merge_writer(run_id), f"merge:{self.sql_conn_id}"
@@ -229,7 +229,7 @@ class NextSignCaseReportOperator(NextSignBaseOperator):
         )
         return writer, str(self.destination)
 
-    def _full_refresh_due(self, writer: Any, now: datetime, unfiltered: bool) -> bool:
+    def _full_refresh_due(self, writer: ReportWriter, now: datetime, unfiltered: bool) -> bool:
         every = _duration(self.full_refresh_every, "full_refresh_every")
         if every is None or not unfiltered:
             return False

@@ -1,5 +1,5 @@
-"""What both report writers share: what a write changed, what is stored of a case, and when a listed
-case may be skipped (incremental runs).
+"""What the report writers share: the :class:`ReportWriter` protocol they implement, what a write
+changed, what is stored of a case, and when a listed case may be skipped (incremental runs).
 
 Skipping is the only way a report can go stale, so it is decided here, once, and conservatively: a case
 is skipped only when its row exists and is not deleted, Case List shows the same ``updatedAt`` as at its
@@ -12,14 +12,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from airflow_provider_nextsign.reporting.schema import FINAL_STATES, TIMESTAMP
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_REFETCH_AFTER", "SkipPolicy", "StoredCase", "WriteResult", "as_utc", "records"]
+    from airflow_provider_nextsign.reporting.frames import CaseFrames
+
+__all__ = [
+    "DEFAULT_REFETCH_AFTER",
+    "ReportWriter",
+    "SkipPolicy",
+    "StoredCase",
+    "WriteResult",
+    "as_utc",
+    "records",
+]
 
 #: Re-fetch every case at least this often, whatever Case List says.
 DEFAULT_REFETCH_AFTER = timedelta(days=7)
@@ -54,6 +64,80 @@ class StoredCase:
     state: str | None = None
     is_deleted: bool = False
     row_exists: bool = False
+
+
+@runtime_checkable
+class ReportWriter(Protocol):
+    """Where a report goes: what the report operator and the delete sweep call, whatever the destination.
+
+    Implemented by :class:`~.sql.SqlReportWriter` (upserts into warehouse tables, a transaction per
+    chunk), :class:`~.files.FileReportWriter` (Parquet/CSV part files and a state file) and
+    :class:`~.merge.MergeReportWriter` (staged Parquet, one MERGE per run). Callers never ask which one
+    they hold; where the writers differ, the member says how.
+    """
+
+    def create_tables(self) -> list[str]:
+        """Prepare the destination (SQL: create or migrate the tables; files: read the state file);
+        return the migration steps taken (empty: none)."""
+        ...
+
+    def known_count(self) -> int:
+        """How many cases are stored and not deleted (the expected size of an unfiltered run)."""
+        ...
+
+    def lookup(self, case_ids: Sequence[str]) -> Mapping[str, StoredCase]:
+        """What is stored of these cases, for the incremental skip decision (absent: never stored)."""
+        ...
+
+    def count_unlisted(
+        self,
+        since: datetime,
+        *,
+        status: str | None = None,
+        folder: str | None = None,
+        non_final_only: bool = False,
+    ) -> int:
+        """How many stored, not deleted cases in scope Case List has not shown since ``since``."""
+        ...
+
+    def unlisted_ids(
+        self,
+        since: datetime,
+        *,
+        status: str | None = None,
+        folder: str | None = None,
+        non_final_only: bool = False,
+        limit: int | None = None,
+    ) -> list[str]:
+        """Ids of those cases, ordered by id (at most ``limit``)."""
+        ...
+
+    def write(self, frames: CaseFrames) -> WriteResult:
+        """Write one chunk and return what changed (SQL: committed at once; files: state kept until
+        :meth:`finish`)."""
+        ...
+
+    def mark_deleted(self, case_ids: Sequence[str]) -> int:
+        """Mark these cases deleted (their rows and last state stay); return how many were not already."""
+        ...
+
+    def last_full_run_at(self) -> datetime | None:
+        """When the last complete non-incremental run finished (None: never)."""
+        ...
+
+    def record_full_run(self, at: datetime) -> None:
+        """Remember that a non-incremental run completed at ``at`` (files: when the state is written)."""
+        ...
+
+    def finish(self) -> None:
+        """Make the run durable once every chunk is written (SQL: nothing left to do; files: write the
+        state file; staged MERGE: apply the run in one transaction, then write the state)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the writer holds (SQL: the engine's pooled connections), whether or not the run
+        finished."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -417,7 +417,14 @@ def _fetch_chunk(
             read.absent,
         )
     if progress is not None:
-        progress.chunk_done(frames, detail_ids=len(wanted))
+        progress.chunk_done(
+            fetched=len(frames.cases),
+            skipped=frames.skipped,
+            missing=len(frames.deleted),
+            multiple_requests=frames.multiple_requests,
+            case_gets=frames.case_gets,
+            detail_ids=len(wanted),
+        )
     return frames
 
 

@@ -17,23 +17,45 @@ all in one transaction (PostgreSQL and SQLite run DDL in transactions), then the
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from airflow_provider_nextsign.reporting.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from airflow_provider_nextsign.reporting.sql import SqlReportWriter
-
 log = logging.getLogger(__name__)
 
-__all__ = ["migrate_sql"]
+__all__ = ["ReportTables", "migrate_sql"]
 
 VERSION_KEY = "schema_version"
 
 
-def migrate_sql(writer: SqlReportWriter) -> list[str]:
+class ReportTables(Protocol):
+    """What a migration needs of the SQL report tables: their engine, declarations and meta values.
+
+    :class:`~airflow_provider_nextsign.reporting.sql.SqlReportWriter` is one; the migration knows only
+    this, so the writer imports the migration and not the other way round.
+    """
+
+    engine: sa.engine.Engine
+    schema: str | None
+    table_prefix: str
+    metadata: sa.MetaData
+    tables: dict[str, sa.Table]
+    state: sa.Table
+    meta: sa.Table
+
+    def get_meta(self, key: str) -> str | None:
+        """A value of the meta table."""
+        ...
+
+    def set_meta(self, key: str, value: str, conn: sa.engine.Connection | None = None) -> None:
+        """Store a value in the meta table (in ``conn``'s transaction when given)."""
+        ...
+
+
+def migrate_sql(writer: ReportTables) -> list[str]:
     """Create or migrate ``writer``'s tables; return a description of each step taken (empty: none)."""
     import sqlalchemy as sa
 
@@ -81,7 +103,7 @@ def _qualified(conn: sa.engine.Connection, table: sa.Table) -> str:
     return preparer.format_table(table)
 
 
-def _add_columns(conn: sa.engine.Connection, writer: SqlReportWriter, existing: set[str]) -> list[str]:
+def _add_columns(conn: sa.engine.Connection, writer: ReportTables, existing: set[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for every declared column a stored table lacks."""
     import sqlalchemy as sa
 
@@ -101,7 +123,7 @@ def _add_columns(conn: sa.engine.Connection, writer: SqlReportWriter, existing: 
     return steps
 
 
-def _to_v2(conn: sa.engine.Connection, writer: SqlReportWriter) -> list[str]:
+def _to_v2(conn: sa.engine.Connection, writer: ReportTables) -> list[str]:
     """Version 2: deletion is a flag (old deleted rows keep ``state = 'deleted'``: their last signing
     state is lost), and ``recipient_group`` is an integer."""
     import sqlalchemy as sa
@@ -116,7 +138,7 @@ def _to_v2(conn: sa.engine.Connection, writer: SqlReportWriter) -> list[str]:
     return steps
 
 
-def _group_to_integer(conn: sa.engine.Connection, writer: SqlReportWriter) -> list[str]:
+def _group_to_integer(conn: sa.engine.Connection, writer: ReportTables) -> list[str]:
     import sqlalchemy as sa
 
     recipients = writer.tables["recipients"]

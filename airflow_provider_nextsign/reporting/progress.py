@@ -6,10 +6,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from airflow_provider_nextsign.reporting.frames import CaseFrames
+from typing import Any
 
 #: Cases per Case Get Multiple request when the client does not say (ids travel in the URL path).
 DEFAULT_DETAIL_BATCH = 50
@@ -114,15 +111,26 @@ class ReportProgress:
         self.cases_listed += count
         self.maybe_log()
 
-    def chunk_done(self, frames: CaseFrames, *, detail_ids: int) -> None:
-        """Record a finished chunk whose details were read for ``detail_ids`` cases."""
+    def chunk_done(
+        self,
+        *,
+        fetched: int,
+        skipped: int,
+        missing: int,
+        multiple_requests: int,
+        case_gets: int,
+        detail_ids: int,
+    ) -> None:
+        """Record a finished chunk: ``fetched`` cases read, ``skipped`` unchanged ones, ``missing`` ones
+        deleted between the list and the read, and the detail requests made for ``detail_ids`` cases
+        (``multiple_requests`` 0: not counted, estimated from the batch size)."""
         self.chunks += 1
-        self.cases_fetched += len(frames.cases)
-        self.cases_skipped += frames.skipped
-        self.cases_missing += len(frames.deleted)
+        self.cases_fetched += fetched
+        self.cases_skipped += skipped
+        self.cases_missing += missing
         self.details_read(
-            frames.multiple_requests or math.ceil(detail_ids / self.detail_batch),
-            frames.case_gets,
+            multiple_requests or math.ceil(detail_ids / self.detail_batch),
+            case_gets,
             cases=detail_ids,
             what=f"chunk {self.chunks}",
         )

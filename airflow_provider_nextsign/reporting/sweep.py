@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_nextsign.reporting.common import WriteResult
+from airflow_provider_nextsign.reporting.common import ReportWriter, WriteResult
 from airflow_provider_nextsign.reporting.frames import frames_of, warn_ids
 from airflow_provider_nextsign.reporting.reads import read_details
 
@@ -74,7 +74,7 @@ def allowed_deletions(known: int, threshold: float) -> int:
 
 def sweep_unlisted(
     client: Any,
-    writer: Any,
+    writer: ReportWriter,
     *,
     since: datetime,
     status: str | None = None,
@@ -88,12 +88,14 @@ def sweep_unlisted(
     """Re-read the stored cases in scope that Case List did not show since ``since``; mark the ones
     NextSign confirms deleted (unless ``mark_deleted`` is False). Call only after a complete walk.
 
-    ``writer`` is a :class:`~.sql.SqlReportWriter` or :class:`~.files.FileReportWriter`.
+    ``writer`` is any :class:`~.common.ReportWriter`.
     """
     logger = logger or (progress.log if progress is not None else log)
     unfiltered = status is None and folder is None
-    scope = {"status": status, "folder": folder, "non_final_only": not unfiltered}
-    result = SweepResult(candidates=writer.count_unlisted(since, **scope))
+    non_final_only = not unfiltered
+    result = SweepResult(
+        candidates=writer.count_unlisted(since, status=status, folder=folder, non_final_only=non_final_only)
+    )
     if not result.candidates:
         return result
     allowed = allowed_deletions(writer.known_count(), threshold)
@@ -117,7 +119,7 @@ def sweep_unlisted(
                 allowed,
             )
             return result
-    ids = writer.unlisted_ids(since, **scope)
+    ids = writer.unlisted_ids(since, status=status, folder=folder, non_final_only=non_final_only)
     for start in range(0, len(ids), chunk_size):
         batch = ids[start : start + chunk_size]
         read = read_details(client, batch)
