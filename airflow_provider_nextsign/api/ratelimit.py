@@ -211,7 +211,7 @@ class RequestBudget:
     ) -> None:
         self.key = key
         self._safety = _check_safety(safety)
-        self.requests_per_minute = _check_rpm(requests_per_minute)
+        self.requests_per_minute = check_requests_per_minute(requests_per_minute)
         self._clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._local = _State()
@@ -252,7 +252,7 @@ class RequestBudget:
 
     def set_rate(self, requests_per_minute: float) -> None:
         """Change the budget; tokens already granted keep their slots, later ones use the new spacing."""
-        self.requests_per_minute = _check_rpm(requests_per_minute)
+        self.requests_per_minute = check_requests_per_minute(requests_per_minute)
 
     def reserve(self) -> float:
         """Take the next token now and return how long to wait before sending (0.0 = send now).
@@ -307,9 +307,7 @@ class RequestBudget:
         Callers already waiting in :meth:`acquire` for a slot inside the pause take a new slot after it,
         so the pause ends with evenly spaced requests, not a burst.
         """
-        if not math.isfinite(seconds) or seconds < 0:
-            seconds = 0.0
-        seconds = min(seconds, MAX_HORIZON_SECONDS)
+        seconds = pause_seconds(seconds)
 
         def pause(state: _State, now: float) -> None:
             until = now + seconds
@@ -515,7 +513,15 @@ def _sanitize(state: _State, now: float) -> bool:
     return False
 
 
-def _check_rpm(value: float) -> float:
+def pause_seconds(seconds: float) -> float:
+    """A 429's pause as a budget applies it: non-finite or negative is none, at most a day."""
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+        return 0.0
+    return min(float(seconds), MAX_HORIZON_SECONDS)
+
+
+def check_requests_per_minute(value: float) -> float:
+    """``value`` as a rate, or a ValueError naming ``requests_per_minute`` and NextSign's limit."""
     try:
         rpm = float(value)
     except (TypeError, ValueError):
@@ -565,7 +571,7 @@ def get_budget(
     :param clock: time source (tests pass a fake one).
     :param safety: fraction added to the token spacing as slack for network jitter.
     """
-    rpm = _check_rpm(requests_per_minute)
+    rpm = check_requests_per_minute(requests_per_minute)
     key = budget_key(host, company_id, api_key)
     state_file = (Path(shared_dir) if shared_dir is not None else default_shared_dir()) / f"{key}.json"
     location = str(state_file) if cross_process else None

@@ -36,12 +36,13 @@ from urllib.parse import unquote, urlsplit
 
 from airflow_provider_nextsign.api.ratelimit import (
     DEFAULT_SAFETY,
-    MAX_HORIZON_SECONDS,
     Budget,
     Clock,
     SystemClock,
     budget_key,
+    check_requests_per_minute,
     get_budget,
+    pause_seconds,
 )
 
 if TYPE_CHECKING:
@@ -214,7 +215,7 @@ class RedisBudget:
         if not (isinstance(safety, (int, float)) and math.isfinite(safety) and 0 <= safety < 1):
             raise ValueError(f"safety must be a fraction in [0, 1) such as 0.01, got {safety!r}")
         self.key = key
-        self.requests_per_minute = _check_rpm(requests_per_minute)
+        self.requests_per_minute = check_requests_per_minute(requests_per_minute)
         self.redis = redis
         self.fallback = fallback
         self._safety = float(safety)
@@ -263,7 +264,7 @@ class RedisBudget:
 
     def set_rate(self, requests_per_minute: float) -> None:
         """Change the budget (for this process's later reservations and its fallback)."""
-        self.requests_per_minute = _check_rpm(requests_per_minute)
+        self.requests_per_minute = check_requests_per_minute(requests_per_minute)
         self.fallback.set_rate(self.requests_per_minute)
 
     def reserve(self) -> float:
@@ -337,7 +338,7 @@ class RedisBudget:
 
         The host's file budget is paused too, so a Redis outage during the pause does not end it early.
         """
-        seconds = _pause_seconds(seconds)
+        seconds = pause_seconds(seconds)
         self._add(penalties=1)
         if self._redis_due():
             try:
@@ -350,7 +351,7 @@ class RedisBudget:
     async def penalize_async(self, seconds: float) -> None:
         """:meth:`penalize` over ``redis.asyncio``, without blocking the event loop."""
 
-        seconds = _pause_seconds(seconds)
+        seconds = pause_seconds(seconds)
         self._add(penalties=1)
         if self._redis_due():
             try:
@@ -499,25 +500,6 @@ def _decode(answer: Any) -> list[str]:
     return values
 
 
-def _pause_seconds(seconds: float) -> float:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
-        return 0.0
-    return min(float(seconds), MAX_HORIZON_SECONDS)
-
-
-def _check_rpm(value: float) -> float:
-    try:
-        rpm = float(value)
-    except (TypeError, ValueError):
-        rpm = math.nan
-    if not math.isfinite(rpm) or rpm <= 0:
-        raise ValueError(
-            f"requests_per_minute must be a positive number of requests per minute (NextSign allows 100), "
-            f"got {value!r}"
-        )
-    return rpm
-
-
 def _redis_errors() -> tuple[type[BaseException], ...]:
     """What counts as "Redis unreachable": every redis-py error, socket errors and time-outs (also
     asyncio's, a class of its own before Python 3.11), a garbled answer."""
@@ -549,7 +531,7 @@ def get_redis_budget(
     Its fallback is the host's file budget (:func:`~airflow_provider_nextsign.api.ratelimit.get_budget`
     with ``shared_dir``). As with the file budget, the latest ``requests_per_minute`` wins.
     """
-    rpm = _check_rpm(requests_per_minute)
+    rpm = check_requests_per_minute(requests_per_minute)
     key = budget_key(host, company_id, api_key)
     registry_key: tuple[object, ...] = (key, redis, str(shared_dir), id(clock) if clock else None, safety)
     fallback = get_budget(host, company_id, api_key, rpm, shared_dir=shared_dir, clock=clock, safety=safety)
