@@ -19,10 +19,12 @@ BIN := $(VENV)/bin
 
 .PHONY: install lint typecheck pytest test demo demo-webhooks bench docs screenshots dist clean constraints
 
-$(VENV)/.installed: pyproject.toml setup.cfg $(CONSTRAINTS)
+# Both distributions of this repository, editable: the provider (.) and the sandbox (sandbox/).
+$(VENV)/.installed: pyproject.toml setup.cfg sandbox/pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install -q --python $(BIN)/python -c $(CONSTRAINTS) -e '.[all,postgres]' --group dev
+	$(BIN)/uv pip install -q --python $(BIN)/python -c $(CONSTRAINTS) -e '.[all,postgres]' -e ./sandbox \
+		--group dev
 	touch $@
 
 install: $(VENV)/.installed
@@ -66,21 +68,24 @@ docs: install
 screenshots: install
 	$(BIN)/python scripts/screenshot_connection_form.py
 
-# The sdist and the wheel as PyPI would get them (the wheel built from the sdist, in an isolated
-# environment), checked with twine. Nothing is uploaded.
+# The sdists and wheels of both distributions (airflow-provider-nextsign and nextsign-sandbox) as PyPI
+# would get them (each wheel built from its sdist, in an isolated environment), checked with twine.
+# Nothing is uploaded.
 dist: install
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m build --outdir dist sandbox
 	$(BIN)/twine check --strict dist/*
 
-# Re-pin after changing dependencies in pyproject.toml.
+# Re-pin after changing dependencies in pyproject.toml or sandbox/pyproject.toml.
+COMPILE_INPUTS := pyproject.toml sandbox/pyproject.toml
 constraints: install
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra postgres --group dev \
+	$(BIN)/uv pip compile $(COMPILE_INPUTS) --python-version 3.11 --extra all --extra postgres --group dev \
 		-P apache-airflow==3.3.2 --no-header --annotation-style line -o constraints/airflow-3.3.txt
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra postgres --group dev \
+	$(BIN)/uv pip compile $(COMPILE_INPUTS) --python-version 3.11 --extra all --extra postgres --group dev \
 		-P apache-airflow==2.11.2 --no-header --annotation-style line -o constraints/airflow-2.11.txt
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra all --extra postgres --group dev \
+	$(BIN)/uv pip compile $(COMPILE_INPUTS) --python-version 3.11 --extra all --extra postgres --group dev \
 		-P apache-airflow==3.1.8 --no-header --annotation-style line -o constraints/airflow-3.1.txt
 
 clean:
-	rm -rf .venv .venv-af2 .venv-af31 .demo build dist *.egg-info
+	rm -rf .venv .venv-af2 .venv-af31 .demo build dist *.egg-info sandbox/build sandbox/*.egg-info

@@ -162,7 +162,7 @@ def run_hook_check(redis_url: str, *, time_scale: float = 20.0) -> dict[str, Any
     """Issue 16's check: 2 hosts x 3 processes, 240 Forms Get reads through ``NextSignHook`` whose
     connection names a Redis connection, against the sandbox at 100/min; 429s and time over the minimum."""
     from airflow_provider_nextsign.api.ratelimit_redis import RedisSettings
-    from airflow_provider_nextsign.sandbox.server import SandboxServer
+    from nextsign_sandbox.server import SandboxServer
 
     hosts, per_host, reads, rpm = 2, 3, 240, 100
     redis = RedisSettings.from_url(redis_url)

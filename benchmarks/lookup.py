@@ -36,7 +36,7 @@ def _measure(sandbox: Any, client: Any, reference_id: str, since: datetime) -> d
 def run(quick: bool = False) -> list[dict[str, Any]]:
     """One lookup that finds the new case, and one that proves it absent, on a 50,000-case account."""
     from airflow_provider_nextsign.api.client import NextSignClient
-    from airflow_provider_nextsign.sandbox.server import SandboxServer
+    from nextsign_sandbox.server import SandboxServer
 
     total, pending = (5_000, 200) if quick else (50_000, 200)
     # auto_expire off: a year-old pending case would otherwise expire at once (its window is 10 days).

@@ -162,7 +162,7 @@ def _start_sandbox(time_scale: float) -> tuple[subprocess.Popen[str], dict[str, 
         [
             sys.executable,
             "-m",
-            "airflow_provider_nextsign.sandbox",
+            "nextsign_sandbox",
             "--requests-per-minute",
             str(int(REAL_RPM)),
             "--time-scale",

@@ -58,8 +58,8 @@ async def _requests_per_round(case_ids: list[str], sensors: int, poll_interval: 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     """Requests per interval for N = 1, 100, 1,000 (quick: 1, 100) cases, one sensor and N sensors."""
-    from airflow_provider_nextsign.sandbox.server import SandboxServer
     from airflow_provider_nextsign.triggers import _poller
+    from nextsign_sandbox.server import SandboxServer
 
     logging.getLogger("airflow").setLevel(logging.WARNING)
     logging.getLogger("airflow_provider_nextsign").setLevel(logging.WARNING)
@@ -91,7 +91,7 @@ def shape_rows(cases: int = 100, changed: int = 10) -> list[dict[str, Any]]:
     Get per case whose ``updatedAt`` moved when the items are summaries."""
     from airflow_provider_nextsign.api.client import NextSignClient
     from airflow_provider_nextsign.api.watch import CaseWatch
-    from airflow_provider_nextsign.sandbox.server import SandboxServer
+    from nextsign_sandbox.server import SandboxServer
 
     rows = []
     for profile in ("docs", "rich"):

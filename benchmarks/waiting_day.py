@@ -24,7 +24,7 @@ def simulate(cases: int, signatures: int, *, seed: int = 7) -> dict[str, Any]:
     from airflow_provider_nextsign.api.client import NextSignClient
     from airflow_provider_nextsign.api.schedule import AGE_FRACTION, PollSchedule, Waiter
     from airflow_provider_nextsign.api.watch import CaseWatch, drive
-    from airflow_provider_nextsign.sandbox.server import SandboxServer
+    from nextsign_sandbox.server import SandboxServer
 
     rng = random.Random(seed)
     with SandboxServer(0, profile="docs", rate_limit=False) as sandbox:

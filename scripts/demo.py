@@ -63,7 +63,7 @@ def start_sandbox(log: Path, profile: str) -> tuple[subprocess.Popen, dict]:
         [
             sys.executable,
             "-m",
-            "airflow_provider_nextsign.sandbox",
+            "nextsign_sandbox",
             "--sign-after",
             SIGN_AFTER_SECONDS,
             "--profile",

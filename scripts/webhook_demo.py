@@ -73,7 +73,7 @@ def wait_for(what: str, check: Callable[[], Any], seconds: float, log: Path) -> 
 
 
 def run(via: str, home: Path, profile: str = "docs") -> int:
-    from airflow_provider_nextsign.sandbox.server import SandboxServer
+    from nextsign_sandbox.server import SandboxServer
 
     dag_id = DAG_OF[via]
     shutil.rmtree(home, ignore_errors=True)

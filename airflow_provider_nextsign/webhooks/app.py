@@ -17,7 +17,7 @@ try:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
-except ImportError as err:  # Airflow 2.11 without the sandbox extra
+except ImportError as err:  # Airflow 2.11 (FastAPI comes with Airflow 3)
     raise ImportError(
         "The NextSign webhook receiver runs on the Airflow 3 API server (FastAPI); on Airflow 2 "
         "use NextSignCaseSensor"

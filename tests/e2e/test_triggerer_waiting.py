@@ -74,7 +74,7 @@ def test_each_deferred_waiter_gets_its_own_outcome_across_a_restart(tmp_path, mo
     for key in [k for k in os.environ if k.startswith("AIRFLOW")]:  # this test session's own Airflow
         monkeypatch.delenv(key)
 
-    from airflow_provider_nextsign.sandbox.server import SandboxServer
+    from nextsign_sandbox.server import SandboxServer
 
     home = tmp_path / "home"
     (home / "dags").mkdir(parents=True)

@@ -103,7 +103,7 @@ def test_paging_and_folders(nextsign_sandbox):
 def test_create_case_inline_and_from_an_upload(nextsign_sandbox):
     import base64
 
-    from airflow_provider_nextsign.sandbox.documents import make_pdf
+    from nextsign_sandbox.documents import make_pdf
 
     hook = NextSignHook()
     pdf = make_pdf("Contract", ["Terms"])
@@ -124,7 +124,7 @@ def test_create_case_inline_and_from_an_upload(nextsign_sandbox):
 
 @FAST
 def test_convert_replaces_tags_in_docx(nextsign_sandbox):
-    from airflow_provider_nextsign.sandbox.documents import demo_template_docx
+    from nextsign_sandbox.documents import demo_template_docx
 
     hook = NextSignHook()
     url = hook.upload_document(demo_template_docx(), name="contract.docx")

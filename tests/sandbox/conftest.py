@@ -65,7 +65,7 @@ class Api:
 
 
 def tiny_pdf() -> bytes:
-    from airflow_provider_nextsign.sandbox.documents import make_pdf
+    from nextsign_sandbox.documents import make_pdf
 
     return make_pdf("Lease", ["A lease."])
 

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import requests
 
-from airflow_provider_nextsign.sandbox.server import SandboxServer
+from nextsign_sandbox.server import SandboxServer
 
 from .conftest import Api
 
@@ -22,7 +22,7 @@ def test_cli_prints_the_connection_first_and_stops_on_sigterm(tmp_path):
         [
             sys.executable,
             "-m",
-            "airflow_provider_nextsign.sandbox",
+            "nextsign_sandbox",
             "--sign-after",
             "2",
             "--time-scale",
@@ -125,7 +125,7 @@ def test_state_file_keeps_everything_across_restarts(tmp_path):
 
 def test_plugin_and_package_import_neither_airflow_nor_fastapi():
     code = (
-        "import sys, airflow_provider_nextsign.sandbox.pytest_plugin, airflow_provider_nextsign.sandbox as s;"
+        "import sys, nextsign_sandbox.pytest_plugin, nextsign_sandbox as s;"
         "heavy = [m for m in ('airflow', 'fastapi', 'uvicorn', 'docx') if m in sys.modules];"
         "assert not heavy, heavy; assert s.SandboxServer.__name__ == 'SandboxServer'"
     )

@@ -12,8 +12,8 @@ import docx
 import pytest
 from pypdf import PdfReader
 
-from airflow_provider_nextsign.sandbox import documents
-from airflow_provider_nextsign.sandbox.documents import (
+from nextsign_sandbox import documents
+from nextsign_sandbox.documents import (
     DOCX_MIME,
     PDF_MIME,
     convert,

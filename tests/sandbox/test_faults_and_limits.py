@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from airflow_provider_nextsign.sandbox.ratelimit import RollingWindowLimiter
+from nextsign_sandbox.ratelimit import RollingWindowLimiter
 
 
 def test_server_error_then_normal(api, nextsign_sandbox):
@@ -145,7 +145,7 @@ def test_rolling_window_with_a_fake_clock():
 
 
 def test_seed_count_is_capped(api, nextsign_sandbox):
-    from airflow_provider_nextsign.sandbox.routes_control import MAX_SEED_COUNT
+    from nextsign_sandbox.routes_control import MAX_SEED_COUNT
 
     answer = api.control("seed", count=MAX_SEED_COUNT + 1)
     assert answer.status_code == 400 and "count" in answer.json()["message"]

@@ -9,7 +9,7 @@ import time
 import pytest
 from pypdf import PdfReader
 
-from airflow_provider_nextsign.sandbox.documents import DOCX_MIME, demo_template_docx
+from nextsign_sandbox.documents import DOCX_MIME, demo_template_docx
 
 from .conftest import RECIPIENT, SETTINGS, tiny_pdf
 

@@ -163,7 +163,7 @@ def test_cli_profile_option(tmp_path):
         [
             sys.executable,
             "-m",
-            "airflow_provider_nextsign.sandbox",
+            "nextsign_sandbox",
             "--profile",
             "production",
             "--visibility-delay",

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_nextsign.sandbox.webhooks import TRIGGERS, WebhookDispatcher
+from nextsign_sandbox.webhooks import TRIGGERS, WebhookDispatcher
 
 # 120 API seconds (the first retry delay) pass in 50 ms of real time.
 FAST = 120 / 0.05
@@ -252,7 +252,7 @@ def test_invalid_input_is_rejected(dispatcher: WebhookDispatcher) -> None:
 def test_header_values_never_logged(
     receiver: Receiver, dispatcher: WebhookDispatcher, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="airflow_provider_nextsign.sandbox.webhooks")
+    caplog.set_level(logging.DEBUG, logger="nextsign_sandbox.webhooks")
     receiver.statuses = [500]
     dispatcher.configure(max_attempts=2)
     dispatcher.add(receiver.url, ["case_signed"], headers={"X-Webhook-Token": "top-secret-value"})

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from airflow_provider_nextsign.sandbox.guard import ApiError, check_bearer, json_body, sandbox_of
-from airflow_provider_nextsign.sandbox.lifecycle import CaseConflict, CaseNotFound
-from airflow_provider_nextsign.sandbox.seed import seed_cases
+from nextsign_sandbox.guard import ApiError, check_bearer, json_body, sandbox_of
+from nextsign_sandbox.lifecycle import CaseConflict, CaseNotFound
+from nextsign_sandbox.seed import seed_cases
 
 router = APIRouter(prefix="/_sandbox")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from airflow_provider_nextsign.sandbox._util import iso, nextsign_key, object_id
+from nextsign_sandbox._util import iso, nextsign_key, object_id
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "deletion": {"autoDelete": True, "days": 30},

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from airflow_provider_nextsign.sandbox._util import later_iso, object_id, parse_iso
-from airflow_provider_nextsign.sandbox.cases import next_group
-from airflow_provider_nextsign.sandbox.store import DENIED, EXPIRED, PENDING, SIGNED, Store
+from nextsign_sandbox._util import later_iso, object_id, parse_iso
+from nextsign_sandbox.cases import next_group
+from nextsign_sandbox.store import DENIED, EXPIRED, PENDING, SIGNED, Store
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from airflow_provider_nextsign.sandbox.cases import build_case
-from airflow_provider_nextsign.sandbox.guard import bad_request, json_body, open_call, sandbox_of
-from airflow_provider_nextsign.sandbox.validation import check_form_submit
+from nextsign_sandbox.cases import build_case
+from nextsign_sandbox.guard import bad_request, json_body, open_call, sandbox_of
+from nextsign_sandbox.validation import check_form_submit
 
 router = APIRouter(prefix="/api/v2/{company}/forms/{form_id}")
 
@@ -61,8 +61,8 @@ async def forms_submit(request: Request, company: str, form_id: str) -> Response
 
 
 def _render_documents(sandbox: Any, form: dict[str, Any], values: dict[str, Any]) -> list[dict[str, Any]]:
-    from airflow_provider_nextsign.sandbox import documents as docs
-    from airflow_provider_nextsign.sandbox._util import object_id
+    from nextsign_sandbox import documents as docs
+    from nextsign_sandbox._util import object_id
 
     result = []
     for document in form.get("documents") or []:

@@ -16,11 +16,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from airflow_provider_nextsign.sandbox.core import Sandbox
-from airflow_provider_nextsign.sandbox.faults import Fault
-from airflow_provider_nextsign.sandbox.profiles import created_answer
-from airflow_provider_nextsign.sandbox.stats import OPERATION_KEY, count
-from airflow_provider_nextsign.sandbox.transport import drop_connection
+from nextsign_sandbox.core import Sandbox
+from nextsign_sandbox.faults import Fault
+from nextsign_sandbox.profiles import created_answer
+from nextsign_sandbox.stats import OPERATION_KEY, count
+from nextsign_sandbox.transport import drop_connection
 
 
 class ApiError(Exception):

@@ -1,4 +1,4 @@
-"""``nextsign-sandbox`` / ``python -m airflow_provider_nextsign.sandbox``: run until SIGTERM/SIGINT.
+"""``nextsign-sandbox`` / ``python -m nextsign_sandbox``: run until SIGTERM/SIGINT.
 
 The first line on stdout is one JSON object: ``{"connection": {...}, "form_id": "..."}`` (the
 connection is what to put in ``AIRFLOW_CONN_NEXTSIGN_DEFAULT``). Logs go to stderr.
@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_nextsign.sandbox.profiles import DEFAULT_PROFILE, PROFILE_NAMES
+from nextsign_sandbox.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 
 
 def _positive(kind: type) -> Any:
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from airflow_provider_nextsign.sandbox.server import SandboxServer
+    from nextsign_sandbox.server import SandboxServer
 
     server = SandboxServer(
         args.port,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from airflow_provider_nextsign.sandbox._util import iso, object_id
-from airflow_provider_nextsign.sandbox.cases import DEFAULT_SETTINGS, build_case, merge
-from airflow_provider_nextsign.sandbox.core import Sandbox
-from airflow_provider_nextsign.sandbox.validation import check_recipients
+from nextsign_sandbox._util import iso, object_id
+from nextsign_sandbox.cases import DEFAULT_SETTINGS, build_case, merge
+from nextsign_sandbox.core import Sandbox
+from nextsign_sandbox.validation import check_recipients
 
 DEMO_FORM_TITLE = "Demo contract"
 DEMO_TAGS = ("customer_name", "customer_zip")
@@ -22,7 +22,7 @@ def seed_demo_form(sandbox: Sandbox) -> str:
         for form_id, form in store.forms.items():
             if form.get("title") == DEMO_FORM_TITLE:
                 return form_id
-    from airflow_provider_nextsign.sandbox import documents
+    from nextsign_sandbox import documents
 
     template = store.put_file("Demo contract.docx", documents.DOCX_MIME, documents.demo_template_docx())
     form_id = object_id()
@@ -80,7 +80,7 @@ def seed_cases(
     check_recipients(given, problems)
     if problems:
         raise ValueError("; ".join(problems))
-    from airflow_provider_nextsign.sandbox import documents
+    from nextsign_sandbox import documents
 
     store = sandbox.store
     content = documents.make_pdf("Seeded case", ["A case seeded by the NextSign sandbox."])

@@ -9,10 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from airflow_provider_nextsign.sandbox import routes_cases, routes_control, routes_files, routes_forms
-from airflow_provider_nextsign.sandbox.core import Sandbox
-from airflow_provider_nextsign.sandbox.guard import ApiError, Dropped, error_response
-from airflow_provider_nextsign.sandbox.stats import CountRequests
+from nextsign_sandbox import routes_cases, routes_control, routes_files, routes_forms
+from nextsign_sandbox.core import Sandbox
+from nextsign_sandbox.guard import ApiError, Dropped, error_response
+from nextsign_sandbox.stats import CountRequests
 
 
 def create_app(sandbox: Sandbox) -> FastAPI:

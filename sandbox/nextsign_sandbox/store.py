@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_nextsign.sandbox._util import object_id
+from nextsign_sandbox._util import object_id
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from airflow_provider_nextsign.sandbox.core import Sandbox
-from airflow_provider_nextsign.sandbox.guard import ApiError, json_body, open_call, sandbox_of
-from airflow_provider_nextsign.sandbox.store import b64decode
+from nextsign_sandbox.core import Sandbox
+from nextsign_sandbox.guard import ApiError, json_body, open_call, sandbox_of
+from nextsign_sandbox.store import b64decode
 
 router = APIRouter()
 ACCEPTED = {
@@ -68,7 +68,7 @@ async def file_upload(request: Request, company: str) -> Response:
 
 
 def _check_type(data: bytes, declared: str | None) -> str:
-    from airflow_provider_nextsign.sandbox import documents as docs
+    from nextsign_sandbox import documents as docs
 
     sniffed = docs.sniff_mime(data)
     if sniffed is None or (declared is not None and declared != sniffed):
@@ -162,7 +162,7 @@ async def document_convert(request: Request, version: str) -> Response:
 def _convert_all(
     sandbox: Sandbox, sources: list[tuple[str, Any]], values: dict[str, Any]
 ) -> list[dict[str, str]]:
-    from airflow_provider_nextsign.sandbox import documents as docs
+    from nextsign_sandbox import documents as docs
 
     result = []
     for i, (name, stored) in enumerate(sources):

@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from airflow_provider_nextsign.sandbox._util import object_id
-from airflow_provider_nextsign.sandbox.cases import build_case
-from airflow_provider_nextsign.sandbox.core import Sandbox
-from airflow_provider_nextsign.sandbox.guard import bad_request, json_body, open_call, sandbox_of
-from airflow_provider_nextsign.sandbox.profiles import list_item, multiple_item
-from airflow_provider_nextsign.sandbox.store import b64decode
-from airflow_provider_nextsign.sandbox.validation import check_case_create
+from nextsign_sandbox._util import object_id
+from nextsign_sandbox.cases import build_case
+from nextsign_sandbox.core import Sandbox
+from nextsign_sandbox.guard import bad_request, json_body, open_call, sandbox_of
+from nextsign_sandbox.profiles import list_item, multiple_item
+from nextsign_sandbox.store import b64decode
+from nextsign_sandbox.validation import check_case_create
 
 router = APIRouter(prefix="/api/v2/{company}")
 
@@ -101,7 +101,7 @@ async def case_create(request: Request, company: str) -> Response:
 
 def _store_documents(sandbox: Sandbox, given: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Case documents from ``documents[]``: base64 (``fileIsBlob``), data URL or this sandbox's stored URL."""
-    from airflow_provider_nextsign.sandbox import documents as docs
+    from nextsign_sandbox import documents as docs
 
     store = sandbox.store
     problems: list[str] = []

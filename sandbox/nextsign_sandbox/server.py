@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from airflow_provider_nextsign.sandbox.core import Sandbox
+from nextsign_sandbox.core import Sandbox
 
 # Requests still running at stop() get this long to finish before they are cancelled.
 _GRACE_SECONDS = 2.0
@@ -62,9 +62,9 @@ class SandboxServer:
         """Bind, seed the demo form, start uvicorn in a daemon thread and wait until it listens."""
         import uvicorn
 
-        from airflow_provider_nextsign.sandbox.app import create_app
-        from airflow_provider_nextsign.sandbox.seed import seed_demo_form
-        from airflow_provider_nextsign.sandbox.transport import DroppableH11Protocol
+        from nextsign_sandbox.app import create_app
+        from nextsign_sandbox.seed import seed_demo_form
+        from nextsign_sandbox.transport import DroppableH11Protocol
 
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then; without it
         # keep-alive requests stall ~40 ms on Nagle + delayed ACK.
@@ -218,9 +218,7 @@ class SandboxServer:
     ) -> dict[str, Any]:
         """Deliver the ``triggers`` to ``url`` with custom ``headers``."""
         if self.sandbox.webhooks is None:
-            raise RuntimeError(
-                "webhooks are not available (airflow_provider_nextsign.sandbox.webhooks missing)"
-            )
+            raise RuntimeError("webhooks are not available (nextsign_sandbox.webhooks missing)")
         return self.sandbox.webhooks.add(url, triggers, headers=headers, name=name)
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
@@ -229,7 +227,7 @@ class SandboxServer:
 
     def seed_cases(self, count: int, **options: Any) -> list[str]:
         """Create ``count`` cases without HTTP or rate budget (see :func:`seed.seed_cases`)."""
-        from airflow_provider_nextsign.sandbox.seed import seed_cases
+        from nextsign_sandbox.seed import seed_cases
 
         return seed_cases(self.sandbox, count, **options)
 

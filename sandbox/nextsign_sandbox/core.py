@@ -11,12 +11,12 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from airflow_provider_nextsign.sandbox.faults import FaultInjector
-from airflow_provider_nextsign.sandbox.lifecycle import Lifecycle, SigningSimulator
-from airflow_provider_nextsign.sandbox.profiles import DEFAULT_PROFILE, PROFILES, check_profile, check_setting
-from airflow_provider_nextsign.sandbox.ratelimit import RollingWindowLimiter
-from airflow_provider_nextsign.sandbox.stats import RequestStats
-from airflow_provider_nextsign.sandbox.store import Persister, Store, StoredFile
+from nextsign_sandbox.faults import FaultInjector
+from nextsign_sandbox.lifecycle import Lifecycle, SigningSimulator
+from nextsign_sandbox.profiles import DEFAULT_PROFILE, PROFILES, check_profile, check_setting
+from nextsign_sandbox.ratelimit import RollingWindowLimiter
+from nextsign_sandbox.stats import RequestStats
+from nextsign_sandbox.store import Persister, Store, StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class Sandbox:
     def file_bytes(self, stored: StoredFile) -> bytes:
         """The content of a stored file, rendering a signed PDF on first use."""
         if stored.data is None:
-            from airflow_provider_nextsign.sandbox import documents
+            from nextsign_sandbox import documents
 
             stored.data = documents.signed_pdf(stored.source or {})
         return stored.data
@@ -207,8 +207,8 @@ class Sandbox:
 
 def _make_dispatcher(time_scale: float) -> Any:
     try:
-        from airflow_provider_nextsign.sandbox.webhooks import WebhookDispatcher
+        from nextsign_sandbox.webhooks import WebhookDispatcher
     except ImportError:  # pragma: no cover - only while sandbox/webhooks.py is not in the tree
-        log.warning("sandbox webhooks unavailable: airflow_provider_nextsign.sandbox.webhooks is missing")
+        log.warning("sandbox webhooks unavailable: nextsign_sandbox.webhooks is missing")
         return None
     return WebhookDispatcher(time_scale=time_scale)

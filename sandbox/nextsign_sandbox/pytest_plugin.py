@@ -45,7 +45,7 @@ def nextsign_sandbox(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     ``nextsign_sandbox_profile`` fixture the test requests (parametrize it to run a test once per
     profile), the marker's ``profile``.
     """
-    from airflow_provider_nextsign.sandbox.server import SandboxServer
+    from nextsign_sandbox.server import SandboxServer
 
     options: dict[str, Any] = {"sign_after": None}
     profile = os.environ.get(PROFILE_ENV)

@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-#: Where :func:`~airflow_provider_nextsign.sandbox.guard.open_call` leaves the operation of a request.
+#: Where :func:`~nextsign_sandbox.guard.open_call` leaves the operation of a request.
 OPERATION_KEY = "nextsign_operation"
 _COUNTED_KEY = "nextsign_counted"
 
