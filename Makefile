@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine with Python 3.11+ and git:
-#   make demo   runs the example contract-signing DAG end to end against the bundled sandbox
+#   make demo   runs the example contract-signing DAG end to end against the local sandbox (sandbox/)
 #   make test   lints, type-checks and runs the whole test suite (Airflow 3.3)
 # `make test AIRFLOW=2.11` runs the suite against Airflow 2.11 in a second venv, `make test AIRFLOW=3.1`
 # against the oldest supported Airflow 3 (3.1) in a third; both run pytest only (lint and mypy run on 3.3).

@@ -13,7 +13,9 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="nextsign-docs-air
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 logging.getLogger("airflow").setLevel(logging.WARNING)  # its import-time INFO lines, before logging is set up
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+# The provider (repository root) and the sandbox distribution (sandbox/), importable without installing.
+sys.path[:0] = [str(ROOT), str(ROOT / "sandbox")]
 
 from airflow_provider_nextsign import __version__  # noqa: E402  (after the environment above)
 
