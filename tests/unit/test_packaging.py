@@ -117,7 +117,8 @@ def test_the_provider_has_no_sandbox_extra(built):
 
 
 def test_the_provider_sdist_holds_no_sandbox(built):
-    assert not [f for f in built["provider"].sdist_files if f.parts[:1] in (("sandbox",), ("tests",))]
+    shipped = [f for f in built["provider"].sdist_files if f.parts[:1] == ("sandbox",)]
+    assert not shipped, f"the provider sdist ships the sandbox folder: {shipped}"
 
 
 def test_the_sandbox_wheel_holds_only_the_sandbox(built):
