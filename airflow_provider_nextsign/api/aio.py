@@ -8,27 +8,24 @@ aiohttp. Waiting for the budget, a retry or a penalty never blocks the event loo
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, Unpack
 
 import aiohttp
 
 from airflow_provider_nextsign.api import payloads
 from airflow_provider_nextsign.api.core import (
-    DEFAULT_BATCH_SIZE,
     Call,
     ClientBase,
     ClientCore,
+    ClientOptions,
     interpret,
     run_async,
     user_agent,
 )
-from airflow_provider_nextsign.api.endpoints import DEFAULT_FILES_HOST, DEFAULT_HOST
 from airflow_provider_nextsign.api.errors import NextSignConnectionError, NextSignRateLimitError
 from airflow_provider_nextsign.api.paging import CaseListWalk
-from airflow_provider_nextsign.api.ratelimit import Budget
-from airflow_provider_nextsign.api.retry import RetryPolicy, async_retrying
-from airflow_provider_nextsign.api.settings import ApiProfile
+from airflow_provider_nextsign.api.retry import async_retrying
 
 log = logging.getLogger(__name__)
 
@@ -42,34 +39,8 @@ class AsyncNextSignClient(ClientBase):
     its request budget (same host, company and key).
     """
 
-    def __init__(
-        self,
-        company_id: str,
-        api_key: str,
-        *,
-        host: str | None = DEFAULT_HOST,
-        files_host: str | None = DEFAULT_FILES_HOST,
-        requests_per_minute: float = 100,
-        timeout: float = 30.0,
-        retry_policy: RetryPolicy | None = None,
-        budget: Budget | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        convert_api_version: str = "auto",
-        api_profile: ApiProfile | Mapping[str, Any] | str | None = None,
-    ) -> None:
-        self._core = ClientCore.build(
-            company_id,
-            api_key,
-            host=host,
-            files_host=files_host,
-            requests_per_minute=requests_per_minute,
-            timeout=timeout,
-            convert_api_version=convert_api_version,
-            api_profile=api_profile,
-            retry_policy=retry_policy,
-            budget=budget,
-            batch_size=batch_size,
-        )
+    def __init__(self, company_id: str, api_key: str, **options: Unpack[ClientOptions]) -> None:
+        self._core = ClientCore.build(company_id, api_key, **options)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AsyncNextSignClient:

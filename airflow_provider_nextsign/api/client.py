@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import requests
 import tenacity
@@ -20,18 +20,16 @@ import urllib3
 from airflow_provider_nextsign.api import payloads, shapes
 from airflow_provider_nextsign.api.classify import confirms_absence
 from airflow_provider_nextsign.api.core import (
-    DEFAULT_BATCH_SIZE,
     Call,
     ClientBase,
     ClientCore,
+    ClientOptions,
     interpret,
     run,
     user_agent,
 )
 from airflow_provider_nextsign.api.endpoints import (
     CONVERT_API_VERSIONS,
-    DEFAULT_FILES_HOST,
-    DEFAULT_HOST,
 )
 from airflow_provider_nextsign.api.errors import (
     NextSignAmbiguousWriteError,
@@ -45,9 +43,7 @@ from airflow_provider_nextsign.api.errors import (
 )
 from airflow_provider_nextsign.api.lookup import ReferenceLookup
 from airflow_provider_nextsign.api.paging import CaseListWalk
-from airflow_provider_nextsign.api.ratelimit import Budget
-from airflow_provider_nextsign.api.retry import RetryPolicy, is_safe_to_resend_write, retrying
-from airflow_provider_nextsign.api.settings import ApiProfile
+from airflow_provider_nextsign.api.retry import is_safe_to_resend_write, retrying
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +76,7 @@ class NextSignClient(ClientBase):
     :param budget: a ready :class:`~airflow_provider_nextsign.api.ratelimit.Budget` (default: the
         host's shared one for host, company and key; the hook passes the Redis one for ``redis_conn_id``).
     :param session: a ``requests.Session`` to use (default: a new one).
+    :param sleep: how to wait between retries (default ``time.sleep``; tests pass a fake one).
     :param batch_size: case ids per Get Multiple request.
     :param convert_api_version: ``v1`` or ``v2`` pins Document Convert's path; ``auto`` tries v1 (what
         production uses), falls back to v2 on HTTP 404 and remembers per host what worked.
@@ -92,31 +89,11 @@ class NextSignClient(ClientBase):
         company_id: str,
         api_key: str,
         *,
-        host: str | None = DEFAULT_HOST,
-        files_host: str | None = DEFAULT_FILES_HOST,
-        requests_per_minute: float = 100,
-        timeout: float = 30.0,
-        retry_policy: RetryPolicy | None = None,
-        budget: Budget | None = None,
         session: requests.Session | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
         sleep: Callable[[float], Any] = time.sleep,
-        convert_api_version: str = "auto",
-        api_profile: ApiProfile | Mapping[str, Any] | str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self._core = ClientCore.build(
-            company_id,
-            api_key,
-            host=host,
-            files_host=files_host,
-            requests_per_minute=requests_per_minute,
-            timeout=timeout,
-            convert_api_version=convert_api_version,
-            api_profile=api_profile,
-            retry_policy=retry_policy,
-            budget=budget,
-            batch_size=batch_size,
-        )
+        self._core = ClientCore.build(company_id, api_key, **options)
         self._sleep = sleep
         self.session = session or requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})

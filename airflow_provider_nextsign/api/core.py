@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack, cast
 
 from airflow_provider_nextsign import __version__
 from airflow_provider_nextsign.api import payloads, shapes
@@ -25,7 +25,7 @@ from airflow_provider_nextsign.api.endpoints import Endpoints
 from airflow_provider_nextsign.api.errors import NextSignError, NextSignNotFoundError
 from airflow_provider_nextsign.api.ratelimit import Budget
 from airflow_provider_nextsign.api.retry import RetryPolicy
-from airflow_provider_nextsign.api.settings import ApiProfile, ClientSettings
+from airflow_provider_nextsign.api.settings import ApiProfile, ClientSettings, SettingsOptions
 
 __all__ = ["Call", "ClientBase", "ClientCore", "interpret", "run", "run_async", "user_agent"]
 
@@ -57,6 +57,19 @@ class Call:
     timeout: float | None = None
 
 
+class ClientOptions(SettingsOptions, total=False):
+    """The keyword arguments both clients take, declared once (each documented on
+    :class:`~airflow_provider_nextsign.api.client.NextSignClient`)."""
+
+    retry_policy: RetryPolicy | None
+    budget: Budget | None
+    batch_size: int
+
+
+#: The names :class:`ClientOptions` declares.
+CLIENT_OPTIONS = frozenset(ClientOptions.__optional_keys__ | ClientOptions.__required_keys__)
+
+
 @dataclass
 class ClientCore:
     """The settings and read plans both clients share (build it with :meth:`build`)."""
@@ -68,32 +81,21 @@ class ClientCore:
     lookup_hints: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
 
     @classmethod
-    def build(
-        cls,
-        company_id: str,
-        api_key: str,
-        *,
-        host: str | None,
-        files_host: str | None,
-        requests_per_minute: float,
-        timeout: float,
-        convert_api_version: str = "auto",
-        api_profile: ApiProfile | Mapping[str, Any] | str | None = None,
-        retry_policy: RetryPolicy | None = None,
-        budget: Budget | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> ClientCore:
-        """Check the arguments (naming the one to fix) and pick the shared budget when none is given."""
-        settings = ClientSettings.build(
-            company_id,
-            api_key,
-            host=host,
-            files_host=files_host,
-            requests_per_minute=requests_per_minute,
-            timeout=timeout,
-            convert_api_version=convert_api_version,
-            api_profile=api_profile,
-        )
+    def build(cls, company_id: str, api_key: str, **options: Unpack[ClientOptions]) -> ClientCore:
+        """Check the arguments (naming the one to fix) and pick the shared budget when none is given.
+
+        :raises TypeError: an option neither client takes (a typo would otherwise be ignored).
+        """
+        unknown = sorted(set(options) - CLIENT_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                f"the NextSign clients take {', '.join(sorted(CLIENT_OPTIONS))}"
+            )
+        retry_policy = options.pop("retry_policy", None)
+        budget = options.pop("budget", None)
+        batch_size = options.pop("batch_size", DEFAULT_BATCH_SIZE)
+        settings = ClientSettings.build(company_id, api_key, **cast(SettingsOptions, options))
         return cls(settings, retry_policy or RetryPolicy(), budget or settings.shared_budget(), batch_size)
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict, Unpack
 
 from airflow_provider_nextsign.api.endpoints import (
     CONVERT_API_VERSIONS,
@@ -84,6 +84,18 @@ class ApiProfile:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
+class SettingsOptions(TypedDict, total=False):
+    """The checked settings a client takes as keyword arguments (each documented on
+    :class:`~airflow_provider_nextsign.api.client.NextSignClient`)."""
+
+    host: str | None
+    files_host: str | None
+    requests_per_minute: float
+    timeout: float
+    convert_api_version: str
+    api_profile: ApiProfile | Mapping[str, Any] | str | None
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     """The checked settings of one client; the API key stays out of ``repr``."""
@@ -97,19 +109,13 @@ class ClientSettings:
     api_profile: ApiProfile = ApiProfile()
 
     @classmethod
-    def build(
-        cls,
-        company_id: str,
-        api_key: str,
-        *,
-        host: str | None,
-        files_host: str | None,
-        requests_per_minute: float,
-        timeout: float,
-        convert_api_version: str = "auto",
-        api_profile: ApiProfile | Mapping[str, Any] | str | None = None,
-    ) -> ClientSettings:
+    def build(cls, company_id: str, api_key: str, **options: Unpack[SettingsOptions]) -> ClientSettings:
         """Check the arguments (naming the one to fix) and resolve the hosts."""
+        host = options.get("host", DEFAULT_HOST)
+        files_host = options.get("files_host", DEFAULT_FILES_HOST)
+        requests_per_minute = options.get("requests_per_minute", 100)
+        timeout = options.get("timeout", 30.0)
+        convert_api_version = options.get("convert_api_version", "auto")
         if not isinstance(company_id, str) or not company_id.strip():
             raise NextSignInputError("company_id is empty: give the NextSign company ID (Config -> API Keys)")
         if not isinstance(api_key, str) or not api_key.strip():
@@ -122,7 +128,7 @@ class ClientSettings:
             raise NextSignInputError(
                 f"convert_api_version must be 'auto', 'v1' or 'v2', got {convert_api_version!r}"
             )
-        profile = ApiProfile.parse(api_profile)
+        profile = ApiProfile.parse(options.get("api_profile"))
         company_id = company_id.strip()
         endpoints = Endpoints(
             normalize_base(host, DEFAULT_HOST), normalize_base(files_host, DEFAULT_FILES_HOST), company_id
