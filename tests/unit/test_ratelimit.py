@@ -311,6 +311,59 @@ async def test_acquire_async_does_not_block_the_event_loop(tmp_path):
     assert ticks >= 10  # the loop kept running other coroutines while the consumer waited
 
 
+async def test_a_penalty_written_under_lock_contention_never_blocks_the_event_loop(tmp_path, caplog):
+    """Another process holds the budget's file lock for 1.5 s while a 429 arrives in a trigger.
+
+    asyncio's debug mode reports every step of the loop that runs longer than ``slow_callback_duration``;
+    a penalty written on the loop would be one step of about 1.5 s. None may take 50 ms.
+    """
+    budget = get_budget(HOST, COMPANY, API_KEY, 100, shared_dir=tmp_path)
+    assert budget.shared
+    lock_path = str(budget._state_file) + ".lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, filelock\n"
+            "with filelock.FileLock(sys.argv[1]):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(1.5)\n",
+            lock_path,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = 0.05
+        caplog.set_level(logging.WARNING, logger="asyncio")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.create_task(ticker())
+        started = time.monotonic()
+        await budget.penalize_async(3)
+        waited = time.monotonic() - started
+        ticking.cancel()
+        await asyncio.gather(ticking, return_exceptions=True)
+        loop.set_debug(False)
+    finally:
+        holder.wait(timeout=30)
+    assert waited >= 0.5  # the penalty really waited for the other process's lock
+    assert ticks >= 20  # other coroutines ran meanwhile
+    slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
+    assert not slow, slow
+    # The penalty was written, counted from when the 429 arrived (3 s, of which `waited` have passed).
+    assert budget.reserve() >= 3 - waited - 0.5
+
+
 async def test_async_and_sync_callers_share_the_schedule(tmp_path, clock):
     budget = get_budget(HOST, COMPANY, API_KEY, 100, shared_dir=tmp_path, clock=clock)
     assert await budget.acquire_async() == 0.0
