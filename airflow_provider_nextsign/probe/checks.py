@@ -33,6 +33,7 @@ __all__ = [
     "CHECKS",
     "VISIBILITY_SCHEDULE",
     "item_shape",
+    "judge_failed",
     "judge_not_found",
     "list_items_label",
     "multiple_items_label",
@@ -119,7 +120,7 @@ def _seen(call: Call) -> str:
     return f"{status} ({type(call.error).__name__})" if call.error is not None else status
 
 
-def _failed(ctx: ProbeContext, assumption_id: str, call: Call, what: str) -> None:
+def judge_failed(ctx: ProbeContext, assumption_id: str, call: Call, what: str) -> None:
     """Judge an assumption whose call failed: a cap is 'not checked', anything else is 'new'."""
     if call.not_sent:
         ctx.judge(assumption_id, Verdict.NOT_CHECKED, "the probe's request cap was reached")
@@ -151,7 +152,7 @@ def check_forms(ctx: ProbeContext) -> None:
             "forms-get", Verdict.NOT_CHECKED, f"the form was not found ({_seen(call)}): check --form-id"
         )
     else:
-        _failed(ctx, "forms-get", call, "Forms Get")
+        judge_failed(ctx, "forms-get", call, "Forms Get")
     call = ctx.call("forms_tags", "Forms Tags", lambda: ctx.client.get_form_tags(form_id))
     if call.ok and isinstance(call.body, list):
         items = [item for item in call.body if isinstance(item, Mapping)]
@@ -169,7 +170,7 @@ def check_forms(ctx: ProbeContext) -> None:
             "forms-tags", Verdict.NOT_CHECKED, f"the form was not found ({_seen(call)}): check --form-id"
         )
     else:
-        _failed(ctx, "forms-tags", call, "Forms Tags")
+        judge_failed(ctx, "forms-tags", call, "Forms Tags")
 
 
 # Deliberate errors
@@ -259,7 +260,7 @@ def check_files(ctx: ProbeContext) -> None:
         lambda: ctx.client.upload_document(one_page_pdf(), name=PDF_NAME, mime_type="application/pdf"),
     )
     if not upload.ok:
-        _failed(ctx, "upload-answer", upload, "Document Upload")
+        judge_failed(ctx, "upload-answer", upload, "Document Upload")
         ctx.skip("the upload failed, so there is no stored file", *file_checks)
         return
     ctx.stored_url = str(upload.value)
@@ -273,7 +274,7 @@ def check_files(ctx: ProbeContext) -> None:
         "presign", "Document Retrieve", lambda: ctx.client.get_presigned_url(ctx.stored_url or "")
     )
     if not presign.ok:
-        _failed(ctx, "presign-answer", presign, "Document Retrieve")
+        judge_failed(ctx, "presign-answer", presign, "Document Retrieve")
         ctx.skip("there is no pre-signed URL", "download-without-key")
         return
     missing = PRESIGN_KEYS - set(presign.body)
@@ -296,7 +297,7 @@ def check_files(ctx: ProbeContext) -> None:
     elif download.ok:
         ctx.judge("download-without-key", Verdict.NEW, "the download is not the uploaded PDF", download)
     else:
-        _failed(ctx, "download-without-key", download, "the download")
+        judge_failed(ctx, "download-without-key", download, "the download")
 
 
 def check_convert(ctx: ProbeContext) -> None:
@@ -369,7 +370,7 @@ def check_create(ctx: ProbeContext) -> None:
             ctx.judge("create-envelope", Verdict.NOT_CHECKED, detail, call)
         else:
             _forget(ctx, entry)  # refused for good (or never sent): nothing was created
-            _failed(ctx, "create-envelope", call, "Case Create")
+            judge_failed(ctx, "create-envelope", call, "Case Create")
         ctx.skip("the probe could not create its case", *case_checks)
         return
     created = call.value if isinstance(call.value, Mapping) else {}
@@ -419,10 +420,7 @@ def check_visibility(ctx: ProbeContext) -> None:
     started = ctx.created_clock if ctx.created_clock is not None else ctx.clock()
     calls: list[Call] = []
     found: Call | None = None
-    for at in VISIBILITY_SCHEDULE:
-        wait = started + at - ctx.clock()
-        if wait > 0:
-            ctx.sleep(wait)
+    for at in ctx.at_times(VISIBILITY_SCHEDULE, started):
         call = ctx.call(f"case_get+{at:g}s", "Case Get", lambda: ctx.client.get_case(case_id))
         if call.not_sent:
             break
@@ -530,7 +528,7 @@ def check_list(ctx: ProbeContext) -> None:
             ctx.skip("the probe's request cap was reached", *list_checks)
         else:
             bad = next(call for call in calls if not call.not_sent)
-            _failed(ctx, "list-envelope", bad, "Case List")
+            judge_failed(ctx, "list-envelope", bad, "Case List")
             ctx.skip("Case List failed", *list_checks)
         return
     _judge_envelope(ctx, "list-envelope", good, "company_found")
@@ -548,7 +546,7 @@ def _judge_envelope(ctx: ProbeContext, assumption_id: str, calls: list[Call], ma
     bodies = [call.body if isinstance(call.body, Mapping) else {} for call in calls]
     if all(isinstance(b.get("cases"), list) and b.get("status") == marker for b in bodies):
         ctx.judge(assumption_id, Verdict.MATCHES, f"{marker} with cases", *calls)
-    elif all(isinstance((b.get("data") or {}).get("cases"), list) for b in bodies if isinstance(b, Mapping)):
+    elif all(isinstance((b.get("data") or {}).get("cases"), list) for b in bodies):
         ctx.judge(assumption_id, Verdict.DIFFERS, "the cases in data.cases", *calls)
     else:
         keys = sorted({key for call in calls for key in ctx.redactor.key_names(call.body)})
@@ -618,7 +616,7 @@ def check_multiple(ctx: ProbeContext) -> None:
         items=multiple_items_label,
     )
     if not call.ok:
-        _failed(ctx, "multiple-partial", call, "Get Multiple")
+        judge_failed(ctx, "multiple-partial", call, "Get Multiple")
         ctx.skip("Get Multiple failed", *multiple_checks)
         return
     items = list(call.value)

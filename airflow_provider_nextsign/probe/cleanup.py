@@ -29,7 +29,7 @@ from airflow_provider_nextsign.api.errors import (
 )
 from airflow_provider_nextsign.api.lookup import created_at
 from airflow_provider_nextsign.probe.assumptions import Verdict
-from airflow_provider_nextsign.probe.checks import judge_not_found, list_items_label
+from airflow_provider_nextsign.probe.checks import judge_failed, judge_not_found, list_items_label
 from airflow_provider_nextsign.probe.context import Call, ProbeContext
 from airflow_provider_nextsign.probe.document import MARKER, is_probe_case
 from airflow_provider_nextsign.probe.ledger import Entry
@@ -143,10 +143,7 @@ def _remove(ctx: ProbeContext, entry: Entry, *, check_names: tuple[str, str], ju
     removed = False
     started = ctx.clock()
     schedule = DELETE_SCHEDULE if not entry.seen and not _settled(entry) else DELETE_SCHEDULE[:1]
-    for at in schedule:
-        wait = started + at - ctx.clock()
-        if wait > 0:
-            ctx.sleep(wait)
+    for _ in ctx.at_times(schedule, started):
         call = ctx.call(delete_name, "Case Delete", lambda: ctx.client.delete_case(case_id))
         first = first or call
         if call.ok or call.not_sent:
@@ -199,15 +196,11 @@ def _judge_delete(ctx: ProbeContext, call: Call) -> None:
     body = call.body if isinstance(call.body, dict) else {}
     answer = body.get("return")
     if not call.ok:
-        if call.not_sent:
-            ctx.judge("delete-answer", Verdict.NOT_CHECKED, "the probe's request cap was reached")
-        elif call.error is not None and confirms_absence(call.error):
+        if not call.not_sent and call.error is not None and confirms_absence(call.error):
             detail = f"HTTP {call.status} with NextSign's not-found body: the case was not readable yet"
             ctx.judge("delete-answer", Verdict.NOT_CHECKED, detail, call)
         else:
-            status = "no answer" if call.status is None else f"HTTP {call.status}"
-            detail = f"Case Delete failed: {status} ({type(call.error).__name__})"
-            ctx.judge("delete-answer", Verdict.NEW, detail, call)
+            judge_failed(ctx, "delete-answer", call, "Case Delete")
     elif (
         body.get("status") == "removed"
         and isinstance(answer, dict)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -123,6 +123,15 @@ class ProbeContext:
     created_clock: float | None = None
     probe_cases: list[Entry] = field(default_factory=list)
     swept: int = 0
+
+    def at_times(self, schedule: Iterable[float], started: float) -> Iterator[float]:
+        """Each offset of ``schedule`` (seconds after ``started`` on :attr:`clock`), once that moment has
+        come: the caller tries again at each one until it has its answer."""
+        for at in schedule:
+            wait = started + at - self.clock()
+            if wait > 0:
+                self.sleep(wait)
+            yield at
 
     @property
     def client(self) -> NextSignClient:
