@@ -196,16 +196,12 @@ class NextSignClient(ClientBase):
 
         :raises NextSignError: a read failed (never silently dropped).
         """
-        from airflow_provider_nextsign.api.watch import CaseWatch, drive
+        from airflow_provider_nextsign.api.watch import read_in_full
 
         ids = payloads.check_ids(case_ids, "case_ids")
         if self.api_profile.get_multiple_items == "summary":
             return [case for case in map(self._get_case_or_none, ids) if case]
-        watch = CaseWatch(self.batch_size)
-        observations = drive(watch.poll(ids, in_grace=lambda _: True, bodies=True), self)
-        for seen in observations.values():
-            if seen.error is not None:
-                raise seen.error
+        observations = read_in_full(ids, self, batch_size=self.batch_size, in_grace=lambda _: True)
         return [seen.case for case_id in ids if (seen := observations[case_id]).case is not None]
 
     def create_case(

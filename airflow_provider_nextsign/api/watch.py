@@ -39,6 +39,7 @@ __all__ = [
     "answer_of",
     "drive",
     "drive_async",
+    "read_in_full",
 ]
 
 #: The state of a case whose state this poll could not learn (an error, or missing past its grace).
@@ -200,6 +201,21 @@ def drive(poll: Generator[Read, Any, dict[str, Observation]], client: Any) -> di
             read = poll.send(_answer(read, client))
     except StopIteration as stop:
         return stop.value
+
+
+def read_in_full(
+    case_ids: Iterable[str], client: Any, *, batch_size: int, in_grace: Callable[[str], bool]
+) -> dict[str, Observation]:
+    """One full read of ``case_ids`` with a sync client (``get_cases`` and ``get_case``): Get Multiple in
+    batches, Case Get for each summary and for each missing id ``in_grace`` does not excuse.
+
+    :raises NextSignError: the first read that failed (none is dropped).
+    """
+    observations = drive(CaseWatch(batch_size).poll(case_ids, in_grace=in_grace, bodies=True), client)
+    for seen in observations.values():
+        if seen.error is not None:
+            raise seen.error
+    return observations
 
 
 def _answer(read: Read, client: Any) -> Any:

@@ -56,7 +56,7 @@ def read_details(client: Any, case_ids: Sequence[str]) -> DetailRead:
     :raises NextSignError: a read failed other than with NextSign's documented not-found answer.
     """
     from airflow_provider_nextsign.api.cases import CaseState
-    from airflow_provider_nextsign.api.watch import BATCH_SIZE, CaseWatch, drive
+    from airflow_provider_nextsign.api.watch import BATCH_SIZE, read_in_full
 
     ids = list(dict.fromkeys(str(i) for i in case_ids))
     if not ids:
@@ -65,10 +65,7 @@ def read_details(client: Any, case_ids: Sequence[str]) -> DetailRead:
     batch = int(getattr(client, "batch_size", None) or BATCH_SIZE)
     # No grace window: the report asks about cases Case List already showed, so a case that Get
     # Multiple does not show is asked of Case Get at once.
-    observations = drive(CaseWatch(batch).poll(ids, in_grace=lambda _: False, bodies=True), reads)
-    for seen in observations.values():
-        if seen.error is not None:
-            raise seen.error
+    observations = read_in_full(ids, reads, batch_size=batch, in_grace=lambda _: False)
     bodies = [seen.case for case_id in ids if (seen := observations[case_id]).case is not None]
     absent = [
         case_id
