@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_nextsign.operators.base import NextSignBaseOperator
+from airflow_provider_nextsign.reporting.files import CSV_ENCODINGS, FORMATS
 from airflow_provider_nextsign.reporting.frames import check_list_status
 
 if TYPE_CHECKING:
     from airflow_provider_nextsign.reporting.common import ReportWriter
-
-FORMATS = ("parquet", "csv")
-CSV_ENCODINGS = ("utf-8", "utf-8-sig")
 
 
 class NextSignCaseReportOperator(NextSignBaseOperator):

@@ -9,11 +9,13 @@ last fetch, it is in a final state (NextSign may flip a pending case to expired 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from airflow_provider_nextsign.reporting.frames import parse_timestamp
 from airflow_provider_nextsign.reporting.schema import FINAL_STATES, TIMESTAMP
 
 if TYPE_CHECKING:
@@ -182,15 +184,22 @@ class SkipPolicy:
         }
 
 
+#: A SQL identifier the writers put into statements unquoted: letters, digits and underscores.
+SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_table_prefix(table_prefix: str) -> None:
+    """Raise ``ValueError`` naming ``table_prefix`` unless it can start a SQL table name."""
+    if not SQL_NAME.fullmatch(table_prefix or "x"):
+        raise ValueError(f"table_prefix: {table_prefix!r} must be letters, digits and underscores")
+
+
 def as_utc(value: Any) -> datetime | None:
     """An aware UTC datetime from a datetime (naive ones are UTC: SQLite drops the offset) or ISO text."""
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
+        return parse_timestamp(value)
     if not isinstance(value, datetime):
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -343,13 +343,8 @@ class FileReportWriter:
         """Persist the state (call once, after the last chunk and the sweep)."""
         from airflow_provider_nextsign.storage import atomic_open
 
-        document = {
-            "version": STATE_VERSION,
-            "schema": SCHEMA_VERSION,
-            **self._meta,
-            "cases": self.load_state(),
-        }
-        document["schema"] = SCHEMA_VERSION
+        state = self.load_state()
+        document = {"version": STATE_VERSION, **self._meta, "schema": SCHEMA_VERSION, "cases": state}
         with atomic_open(self.state_path) as fh:  # a crash mid-write keeps the last good state
             fh.write(json.dumps(document, separators=(",", ":")).encode())
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from airflow_provider_nextsign.reporting.common import SQL_NAME, check_table_prefix
 from airflow_provider_nextsign.reporting.files import FileReportWriter
 from airflow_provider_nextsign.reporting.schema import (
     BOOL,
@@ -50,7 +51,6 @@ _TYPES = {
     "snowflake": {TIMESTAMP: "TIMESTAMP_TZ", INT: "NUMBER(38,0)", BOOL: "BOOLEAN", "string": "VARCHAR"},
     "postgres": {TIMESTAMP: "TIMESTAMPTZ", INT: "BIGINT", BOOL: "BOOLEAN", "string": "TEXT"},
 }
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def dialect_of_conn_type(conn_type: str) -> str | None:
@@ -141,9 +141,8 @@ class MergeReportWriter(FileReportWriter):
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"merge dialect: {dialect!r} is not supported; use one of {', '.join(DIALECTS)}")
-        if not _NAME.fullmatch(table_prefix or "x"):
-            raise ValueError(f"table_prefix: {table_prefix!r} must be letters, digits and underscores")
-        if schema is not None and not all(_NAME.fullmatch(part) for part in schema.split(".")):
+        check_table_prefix(table_prefix)
+        if schema is not None and not all(SQL_NAME.fullmatch(part) for part in schema.split(".")):
             raise ValueError(
                 f"schema: {schema!r} must be letters, digits and underscores (dots between parts)"
             )

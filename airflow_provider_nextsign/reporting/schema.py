@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from airflow_provider_nextsign.api.cases import CaseState
+
 #: Bump when a column is added, removed or changes meaning. It is stored in every row hash and in the
 #: warehouse (``{prefix}report_meta``, the file state), so a new version migrates the stored tables
 #: (:mod:`.migrate`) and re-fetches every case instead of leaving old rows beside new ones.
@@ -29,7 +31,7 @@ BOOL = "boolean"
 TIMESTAMP = "datetime64[us, UTC]"
 
 #: Derived states that no longer change (a deleted case is flagged by ``is_deleted`` instead).
-FINAL_STATES = ("signed", "denied", "expired")
+FINAL_STATES = tuple(s.value for s in CaseState if s.is_terminal and s is not CaseState.DELETED)
 #: Derived states by the Case List ``status`` filter value that lists them.
 STATES_BY_LIST_STATUS = {
     "signed": ("signed",),

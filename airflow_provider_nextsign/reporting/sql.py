@@ -8,7 +8,6 @@ full run). Only SQLAlchemy Core is used, so SQLAlchemy 1.4 (Airflow 2.11) and 2.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from airflow_provider_nextsign.reporting.common import (
     StoredCase,
     WriteResult,
     as_utc,
+    check_table_prefix,
     records,
 )
 from airflow_provider_nextsign.reporting.schema import (
@@ -84,8 +84,7 @@ class SqlReportWriter:
     ):
         import sqlalchemy as sa
 
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table_prefix or "x"):
-            raise ValueError(f"table_prefix: {table_prefix!r} must be letters, digits and underscores")
+        check_table_prefix(table_prefix)
         self.engine = engine
         self.run_id = run_id
         self.table_prefix = table_prefix

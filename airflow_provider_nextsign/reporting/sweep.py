@@ -98,7 +98,8 @@ def sweep_unlisted(
     )
     if not result.candidates:
         return result
-    allowed = allowed_deletions(writer.known_count(), threshold)
+    known = writer.known_count()
+    allowed = allowed_deletions(known, threshold)
     if unfiltered:
         sample = writer.unlisted_ids(since, limit=10)
         warn_ids(
@@ -115,7 +116,7 @@ def sweep_unlisted(
                 "deleted them, run once with a higher delete_threshold.",
                 result.candidates,
                 threshold,
-                writer.known_count(),
+                known,
                 allowed,
             )
             return result
