@@ -1,9 +1,10 @@
 """Waiting cost: NextSign requests per poll interval to wait on N cases, with one sensor and with N sensors.
 
 Real ``NextSignCaseTrigger`` instances run in one event loop (as in one triggerer) against the
-sandbox; the cases stay pending, so every round polls all of them. Requests are counted on the
-async client, rounds on the shared poller. The naive way (each sensor asking for its own cases every
-interval) costs one request per case; the target is ceil(N / batch) either way.
+sandbox; the cases stay pending, so each interval looks at all of them. Requests are counted on the
+async client, and divided by the looks at every case the shared poller made. The naive way (each sensor
+asking for its own cases every interval) costs one request per case; the target is ceil(N / batch)
+either way.
 """
 
 from __future__ import annotations
@@ -14,39 +15,54 @@ import math
 import os
 from typing import Any
 
-ROUNDS = 3
+LOOKS = 3
 
 
-async def _requests_per_round(case_ids: list[str], sensors: int, poll_interval: float) -> float:
+async def _requests_per_look(case_ids: list[str], sensors: int, poll_interval: float) -> float:
+    """Requests per look at every case (each case is looked at once per interval), over ``LOOKS`` looks.
+
+    Counted as requests x N / ids read, so it stays the cost per interval when the cases fall due in
+    different rounds (sensors that subscribed a moment apart): two rounds of one 50-id request each are
+    one look at 100 cases for 2 requests, as one round of two requests is.
+    """
     from airflow_provider_nextsign.api import aio
     from airflow_provider_nextsign.triggers import _poller
     from airflow_provider_nextsign.triggers.case import NextSignCaseTrigger
 
-    counts = {"requests": 0, "rounds": 0}
-    at_round_end: list[int] = []  # requests sent when each round ended
+    counts = {"requests": 0, "ids": 0, "rounds": 0}
+    start: dict[str, int] = {}  # the counts when the first round ended
     send, round_ = aio.AsyncNextSignClient._send, _poller.CasePoller._round
 
     async def counting_send(self: Any, *args: Any) -> Any:
         counts["requests"] += 1
         return await send(self, *args)
 
-    async def counting_round(self: Any, client: Any) -> None:
-        await round_(self, client)
-        at_round_end.append(counts["requests"])
+    async def counting_round(self: Any, client: Any) -> bool:
+        watched = self._schedule.watched()
+        due = self._schedule.due_batches(self._clock())
+        refused = await round_(self, client)
+        counts["ids"] += sum(1 for batch in due for case_id in batch if case_id in watched)
         counts["rounds"] += 1
+        if counts["rounds"] == 1:  # it may run while sensors still subscribe: skip it
+            start.update(counts)
+        return refused
 
     aio.AsyncNextSignClient._send = counting_send  # type: ignore[method-assign]
     _poller.CasePoller._round = counting_round  # type: ignore[method-assign]
     try:
         per_sensor = math.ceil(len(case_ids) / sensors)
+        # max_interval = poll_interval: the figure is the cost of batching alone, not of the age-based
+        # slowing (which would make it smaller still).
         triggers = [
-            NextSignCaseTrigger(case_ids[i : i + per_sensor], poll_interval=poll_interval)
+            NextSignCaseTrigger(
+                case_ids[i : i + per_sensor], poll_interval=poll_interval, max_interval=poll_interval
+            )
             for i in range(0, len(case_ids), per_sensor)
         ]
         tasks = [asyncio.create_task(anext(t.run())) for t in triggers]
-        while counts["rounds"] < ROUNDS + 1:  # round 1 may run while sensors still subscribe: skip it
+        while not start or counts["ids"] - start["ids"] < LOOKS * len(case_ids):
             await asyncio.sleep(poll_interval / 5)
-        measured = (at_round_end[ROUNDS] - at_round_end[0]) / ROUNDS
+        measured = (counts["requests"] - start["requests"]) * len(case_ids) / (counts["ids"] - start["ids"])
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -71,7 +87,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         for n in sizes:
             target = math.ceil(n / _poller.BATCH_SIZE)
             for sensors in sorted({1, n}):
-                measured = asyncio.run(_requests_per_round(case_ids[:n], sensors, poll_interval=0.2))
+                measured = asyncio.run(_requests_per_look(case_ids[:n], sensors, poll_interval=0.2))
                 rows.append(
                     {
                         "figure": f"waiting: {n} case(s), {sensors} sensor(s)",

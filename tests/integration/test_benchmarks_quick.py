@@ -17,6 +17,25 @@ def test_waiting_costs_one_request_per_batch_not_per_sensor():
     assert all(r["met"] for r in rows), rows
 
 
+def test_waiting_figure_counts_batches_when_the_cases_differ_in_age():
+    """Cases created a second apart get different adaptive intervals (10% of age); the figure must still
+    be requests per poll interval, not per round of whichever cases happen to be due."""
+    import asyncio
+    import os
+    import time
+
+    from nextsign_sandbox.server import SandboxServer
+
+    with SandboxServer(0, requests_per_minute=100, time_scale=6000) as sandbox:
+        os.environ["AIRFLOW_CONN_NEXTSIGN_DEFAULT"] = sandbox.connection_json
+        older = sandbox.seed_cases(50)
+        time.sleep(1.0)
+        ids = older + sandbox.seed_cases(50)
+        time.sleep(2.5)  # ages 2.5 s and 3.5 s: adaptive intervals of 0.25 s and 0.35 s
+        measured = asyncio.run(waiting._requests_per_look(ids, len(ids), poll_interval=0.2))
+    assert measured == 2.0
+
+
 def test_download_reports_memory_growth_and_writes_the_whole_file():
     (row,) = download.run(quick=True)
     assert row["details"]["complete"] is True
