@@ -47,7 +47,7 @@ async def _requests_per_look(case_ids: list[str], sensors: int, poll_interval: f
             start.update(counts)
         return refused
 
-    aio.AsyncNextSignClient._send = counting_send  # type: ignore[method-assign]
+    aio.AsyncNextSignClient._send = counting_send  # type: ignore[method-assign,assignment]
     _poller.CasePoller._round = counting_round  # type: ignore[method-assign]
     try:
         per_sensor = math.ceil(len(case_ids) / sensors)
@@ -59,7 +59,7 @@ async def _requests_per_look(case_ids: list[str], sensors: int, poll_interval: f
             )
             for i in range(0, len(case_ids), per_sensor)
         ]
-        tasks = [asyncio.create_task(anext(t.run())) for t in triggers]
+        tasks = [asyncio.create_task(_first_event(t)) for t in triggers]
         while not start or counts["ids"] - start["ids"] < LOOKS * len(case_ids):
             await asyncio.sleep(poll_interval / 5)
         measured = (counts["requests"] - start["requests"]) * len(case_ids) / (counts["ids"] - start["ids"])
@@ -70,6 +70,10 @@ async def _requests_per_look(case_ids: list[str], sensors: int, poll_interval: f
     finally:
         aio.AsyncNextSignClient._send = send  # type: ignore[method-assign]
         _poller.CasePoller._round = round_  # type: ignore[method-assign]
+
+
+async def _first_event(trigger: Any) -> Any:
+    return await anext(trigger.run())
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

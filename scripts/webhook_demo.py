@@ -188,7 +188,7 @@ def event_case_ids(extra: str) -> list[str]:
     return case_ids_from_events({"event": [SimpleNamespace(extra=json.loads(extra))]})
 
 
-def report(via, case_ids, deliveries, events, runs, read, state, pdfs) -> int:  # type: ignore[no-untyped-def]
+def report(via, case_ids, deliveries, events, runs, read, state, pdfs) -> int:
     step("Result")
     if via == "webhook":
         statuses = Counter(str(d["status_code"]) for d in deliveries)
