@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-
-#: Cases per Case Get Multiple request when the client does not say (ids travel in the URL path).
-DEFAULT_DETAIL_BATCH = 50
 
 
 def _stat(stats: Any, name: str) -> float | None:
@@ -39,7 +35,6 @@ class ReportProgress:
         *,
         requests_per_minute: float | None = None,
         page_size: int = 100,
-        detail_batch: int = DEFAULT_DETAIL_BATCH,
         expected_cases: int | None = None,
         interval: float = 30.0,
         logger: logging.Logger | None = None,
@@ -48,7 +43,6 @@ class ReportProgress:
     ) -> None:
         self.requests_per_minute = requests_per_minute
         self.page_size = page_size
-        self.detail_batch = max(1, detail_batch)
         self.expected_cases = expected_cases
         self.interval = interval
         self.log = logger or logging.getLogger(__name__)
@@ -69,12 +63,10 @@ class ReportProgress:
 
     @classmethod
     def for_client(cls, client: Any, **kwargs: Any) -> ReportProgress:
-        """Build from a client (or hook): its budget rate and Get Multiple batch size, when it has them."""
+        """Build from a client (or hook): its budget and the budget's rate, when it has them."""
         budget = getattr(client, "budget", None)
         rate = getattr(budget, "requests_per_minute", None) or getattr(client, "requests_per_minute", None)
-        batch = getattr(client, "batch_size", None) or DEFAULT_DETAIL_BATCH
         kwargs.setdefault("requests_per_minute", float(rate) if rate else None)
-        kwargs.setdefault("detail_batch", int(batch))
         return cls(budget=budget, **kwargs)
 
     @property
@@ -122,14 +114,14 @@ class ReportProgress:
         detail_ids: int,
     ) -> None:
         """Record a finished chunk: ``fetched`` cases read, ``skipped`` unchanged ones, ``missing`` ones
-        deleted between the list and the read, and the detail requests made for ``detail_ids`` cases
-        (``multiple_requests`` 0: not counted, estimated from the batch size)."""
+        deleted between the list and the read, and the detail requests the read of ``detail_ids`` cases
+        made (as the read counted them)."""
         self.chunks += 1
         self.cases_fetched += fetched
         self.cases_skipped += skipped
         self.cases_missing += missing
         self.details_read(
-            multiple_requests or math.ceil(detail_ids / self.detail_batch),
+            multiple_requests,
             case_gets,
             cases=detail_ids,
             what=f"chunk {self.chunks}",

@@ -324,12 +324,20 @@ def test_progress_states_the_case_gets_summaries_cost(caplog: pytest.LogCaptureF
     assert "3 Get Multiple + 120 Case Get" in caplog.records[-1].getMessage()
 
 
+def test_progress_counts_the_detail_requests_the_read_made_never_an_estimate() -> None:
+    progress = ReportProgress(interval=1e9)
+    progress.chunk_done(fetched=0, skipped=0, missing=0, multiple_requests=0, case_gets=10, detail_ids=10)
+    progress.chunk_done(fetched=60, skipped=0, missing=0, multiple_requests=2, case_gets=0, detail_ids=60)
+    assert (progress.detail_requests, progress.case_gets) == (2, 10)
+    assert progress.requests_estimated == 1 + 2 + 10  # one list page
+
+
 def test_progress_prefers_the_budget_counters_since_start() -> None:
     client = FakeClient([make_case(1)])
     client.budget = FakeBudget(granted=1000)  # type: ignore[attr-defined]
     client.batch_size = 10  # type: ignore[attr-defined]
     progress = ReportProgress.for_client(client)
-    assert (progress.requests_per_minute, progress.detail_batch) == (60, 10)
+    assert progress.requests_per_minute == 60
     # 9 tokens granted, 2 of them slots given up and taken again: 7 requests.
     client.budget.stats.update(granted=1009, reslotted=2, waited_seconds=13.5)  # type: ignore[attr-defined]
     assert progress.requests_spent == 7
