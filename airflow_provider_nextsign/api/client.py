@@ -199,9 +199,13 @@ class NextSignClient(ClientBase):
         from airflow_provider_nextsign.api.watch import read_in_full
 
         ids = payloads.check_ids(case_ids, "case_ids")
-        if self.api_profile.get_multiple_items == "summary":
-            return [case for case in map(self._get_case_or_none, ids) if case]
-        observations = read_in_full(ids, self, batch_size=self.batch_size, in_grace=lambda _: True)
+        observations = read_in_full(
+            ids,
+            self,
+            batch_size=self.batch_size,
+            in_grace=lambda _: True,
+            get_multiple=self.api_profile.get_multiple_items != "summary",
+        )
         return [seen.case for case_id in ids if (seen := observations[case_id]).case is not None]
 
     def create_case(

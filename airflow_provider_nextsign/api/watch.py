@@ -125,17 +125,24 @@ class CaseWatch:
         return len(self._known)
 
     def poll(
-        self, case_ids: Iterable[str], *, in_grace: Callable[[str], bool], bodies: bool = False
+        self,
+        case_ids: Iterable[str],
+        *,
+        in_grace: Callable[[str], bool],
+        bodies: bool = False,
+        get_multiple: bool = True,
     ) -> Generator[Read, Any, dict[str, Observation]]:
         """Learn the state of every id; yields reads, receives answers, returns ``{id: Observation}``.
 
         :param in_grace: whether a case id is still inside its not-yet-visible window.
         :param bodies: every visible case's full body is needed (a report), not only its state.
+        :param get_multiple: ask Get Multiple first. False (the account's Get Multiple answers summaries
+            and only bodies are wanted): read every case with Case Get at once.
         """
         ids = list(dict.fromkeys(case_ids))
         result: dict[str, Observation] = {}
         listed: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), self.batch_size):
+        for start in range(0, len(ids), self.batch_size) if get_multiple else ():
             batch = tuple(ids[start : start + self.batch_size])
             answer = yield GetMultiple(batch)
             if isinstance(answer, NextSignError):
@@ -162,7 +169,7 @@ class CaseWatch:
                 self._known[case_id] = (stamp, None)
                 result[case_id] = _observed(None, item)
                 continue
-            if item is None and in_grace(case_id):
+            if item is None and get_multiple and in_grace(case_id):
                 result[case_id] = Observation(CaseState.PENDING.value, visible=False)
                 continue
             answer = yield GetCase(case_id)
@@ -204,14 +211,21 @@ def drive(poll: Generator[Read, Any, dict[str, Observation]], client: Any) -> di
 
 
 def read_in_full(
-    case_ids: Iterable[str], client: Any, *, batch_size: int, in_grace: Callable[[str], bool]
+    case_ids: Iterable[str],
+    client: Any,
+    *,
+    batch_size: int,
+    in_grace: Callable[[str], bool],
+    get_multiple: bool = True,
 ) -> dict[str, Observation]:
     """One full read of ``case_ids`` with a sync client (``get_cases`` and ``get_case``): Get Multiple in
-    batches, Case Get for each summary and for each missing id ``in_grace`` does not excuse.
+    batches, Case Get for each summary and for each missing id ``in_grace`` does not excuse (with
+    ``get_multiple`` False: Case Get for every id).
 
     :raises NextSignError: the first read that failed (none is dropped).
     """
-    observations = drive(CaseWatch(batch_size).poll(case_ids, in_grace=in_grace, bodies=True), client)
+    poll = CaseWatch(batch_size).poll(case_ids, in_grace=in_grace, bodies=True, get_multiple=get_multiple)
+    observations = drive(poll, client)
     for seen in observations.values():
         if seen.error is not None:
             raise seen.error

@@ -248,7 +248,8 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "summaries: _id, title, createdAt, updatedAt",
         ("full cases (with recipients)",),
         "api/watch uses a full item as it is and reads a summary with Case Get when it is new or its "
-        "updatedAt moved; api_profile.get_multiple_items=summary lets get_full_cases skip Get Multiple",
+        "updatedAt moved; api_profile.get_multiple_items=summary lets get_full_cases and the report skip "
+        "Get Multiple",
     ),
     Assumption(
         "multiple-partial",

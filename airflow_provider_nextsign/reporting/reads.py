@@ -3,7 +3,8 @@
 Case Get Multiple items may be summaries (the documented shape, nextsign-api.md §0 P10) or full cases,
 so the report reads through the waiting core (:class:`~airflow_provider_nextsign.api.watch.CaseWatch`):
 Get Multiple in batches, then Case Get for each summary item and for each id Get Multiple did not
-show. Only Case Get's documented not-found answer makes a case *absent*; any other failed read raises,
+show; when the connection's ``api_profile`` says Get Multiple answers summaries, Case Get for each id
+at once. Only Case Get's documented not-found answer makes a case *absent*; any other failed read raises,
 because it says nothing about whether the case exists. The requests are counted per kind, so the
 progress log can say what a chunk cost.
 """
@@ -63,9 +64,18 @@ def read_details(client: Any, case_ids: Sequence[str]) -> DetailRead:
         return DetailRead()
     reads = _CountingReads(client)
     batch = int(getattr(client, "batch_size", None) or BATCH_SIZE)
+    # The connection's api_profile may say Get Multiple answers summaries: then every case would be
+    # read again with Case Get anyway, so Get Multiple is skipped.
+    profile = getattr(client, "api_profile", None)
     # No grace window: the report asks about cases Case List already showed, so a case that Get
     # Multiple does not show is asked of Case Get at once.
-    observations = read_in_full(ids, reads, batch_size=batch, in_grace=lambda _: False)
+    observations = read_in_full(
+        ids,
+        reads,
+        batch_size=batch,
+        in_grace=lambda _: False,
+        get_multiple=getattr(profile, "get_multiple_items", None) != "summary",
+    )
     bodies = [seen.case for case_id in ids if (seen := observations[case_id]).case is not None]
     absent = [
         case_id

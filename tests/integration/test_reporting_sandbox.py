@@ -230,6 +230,33 @@ def test_every_answer_profile_stores_true_states_and_all_recipients(
     assert summary["deleted"] == 0 and not tables["cases"]["is_deleted"].astype(bool).any()
 
 
+@pytest.mark.parametrize("nextsign_sandbox_profile", ["docs"])
+@FAST
+def test_a_summary_api_profile_reads_details_without_get_multiple_and_stores_the_same(
+    nextsign_sandbox, nextsign_sandbox_profile, monkeypatch, tmp_path: Path
+) -> None:
+    from airflow_provider_nextsign.api.cases import case_state
+
+    nextsign_sandbox.seed_cases(12)
+    nextsign_sandbox.seed_cases(5, status="signed")
+    conn = json.loads(nextsign_sandbox.connection_json)
+    conn.setdefault("extra", {})["api_profile"] = {"get_multiple_items": "summary"}
+    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")})
+    )
+
+    summary = run(NextSignCaseReportOperator(task_id="report", sql_conn_id="warehouse", chunk_size=10), "r1")
+
+    truth = {c["_id"]: c for c in nextsign_sandbox.cases()}
+    tables = snapshot(sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}"), "nextsign_")
+    states = dict(zip(tables["cases"]["case_id"], tables["cases"]["state"], strict=True))
+    assert states == {cid: case_state(body).value for cid, body in truth.items()}
+    operations = nextsign_sandbox.stats()["by_operation"]
+    assert operations.get("cases_get_multiple", 0) == 0
+    assert summary["case_gets"] == operations["case_get"] == len(truth) == 17
+
+
 @FAST
 def test_deleted_cases_keep_their_last_state_and_live_ones_are_never_marked(
     nextsign_sandbox, monkeypatch, tmp_path: Path

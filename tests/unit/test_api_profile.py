@@ -126,6 +126,34 @@ def test_summary_profile_reads_full_cases_without_get_multiple(budget, requests_
     ]
 
 
+def test_summary_profile_lets_the_report_read_details_without_get_multiple(budget, requests_mock):
+    from airflow_provider_nextsign.reporting.reads import read_details
+
+    requests_mock.get(f"{V2}/case/a/get", json={"status": "case_found", "case": _case("a")})
+    requests_mock.get(f"{V2}/case/gone/get", json={"message": "Case not found"})
+    requests_mock.get(f"{V2}/case/b/get", json={"status": "case_found", "case": _case("b")})
+
+    with _client(budget, {"get_multiple_items": "summary"}) as client:
+        read = read_details(client, ["a", "gone", "b"])
+
+    assert [case["_id"] for case in read.bodies] == ["a", "b"] and read.absent == ["gone"]
+    assert (read.multiple_requests, read.case_gets) == (0, 3)
+    assert all("/cases/" not in r.path for r in requests_mock.request_history)
+
+
+def test_without_a_profile_the_report_reads_details_with_get_multiple_first(budget, requests_mock):
+    from airflow_provider_nextsign.reporting.reads import read_details
+
+    both = {"status": "cases_found", "cases": [_case("a"), _case("b")]}
+    requests_mock.get(f"{V2}/cases/a,b/get", json=both)
+
+    with _client(budget, None) as client:
+        read = read_details(client, ["a", "b"])
+
+    assert [case["_id"] for case in read.bodies] == ["a", "b"]
+    assert (read.multiple_requests, read.case_gets) == (1, 0)
+
+
 def test_summary_profile_never_drops_a_case_whose_read_failed(budget, requests_mock):
     requests_mock.get(f"{V2}/case/a/get", status_code=503, json={"message": "Service unavailable"})
 
