@@ -195,11 +195,16 @@ def test_postgres_several_thousand_cases_idempotent_and_incremental(
     assert (full["cases_fetched"], full["updated"], full["inserted"], full["deleted"]) == (2998, 0, 0, 0)
 
 
-@pytest.mark.parametrize("nextsign_sandbox_profile", ["docs", "production", "rich"])
+@pytest.mark.parametrize(
+    ("nextsign_sandbox_profile", "get_multiple_items"),
+    [("docs", None), ("production", None), ("rich", None), ("docs", "summary")],
+)
 @FAST
 def test_every_answer_profile_stores_true_states_and_all_recipients(
-    nextsign_sandbox, nextsign_sandbox_profile, monkeypatch, tmp_path: Path
+    nextsign_sandbox, nextsign_sandbox_profile, get_multiple_items, monkeypatch, tmp_path: Path
 ) -> None:
+    """The same report for every shape of answer; with the connection's ``api_profile`` saying Get
+    Multiple answers summaries, the detail reads skip Get Multiple and store the same."""
     from airflow_provider_nextsign.api.cases import case_state
 
     two_signers = [
@@ -212,6 +217,10 @@ def test_every_answer_profile_stores_true_states_and_all_recipients(
     nextsign_sandbox.seed_cases(4, status="denied")
     nextsign_sandbox.seed_cases(3, status="expired")
     nextsign_sandbox.sign(pending[0], 0)  # one of two signers: in progress
+    if get_multiple_items:
+        conn = json.loads(nextsign_sandbox.connection_json)
+        conn.setdefault("extra", {})["api_profile"] = {"get_multiple_items": get_multiple_items}
+        monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
     monkeypatch.setenv(
         "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")})
     )
@@ -224,37 +233,12 @@ def test_every_answer_profile_stores_true_states_and_all_recipients(
     assert len(tables["recipients"]) == sum(len(c["recipients"]) for c in truth.values())
     assert len(tables["documents"]) >= len(truth)
     # What it cost: one Case Get per case whenever Get Multiple answers summaries (seeding sent no request).
-    case_gets = nextsign_sandbox.stats()["by_operation"].get("case_get", 0)
-    expected = 0 if nextsign_sandbox_profile == "rich" else len(truth)
-    assert summary["case_gets"] == case_gets == expected
-    assert summary["deleted"] == 0 and not tables["cases"]["is_deleted"].astype(bool).any()
-
-
-@pytest.mark.parametrize("nextsign_sandbox_profile", ["docs"])
-@FAST
-def test_a_summary_api_profile_reads_details_without_get_multiple_and_stores_the_same(
-    nextsign_sandbox, nextsign_sandbox_profile, monkeypatch, tmp_path: Path
-) -> None:
-    from airflow_provider_nextsign.api.cases import case_state
-
-    nextsign_sandbox.seed_cases(12)
-    nextsign_sandbox.seed_cases(5, status="signed")
-    conn = json.loads(nextsign_sandbox.connection_json)
-    conn.setdefault("extra", {})["api_profile"] = {"get_multiple_items": "summary"}
-    monkeypatch.setenv("AIRFLOW_CONN_NEXTSIGN_DEFAULT", json.dumps(conn))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")})
-    )
-
-    summary = run(NextSignCaseReportOperator(task_id="report", sql_conn_id="warehouse", chunk_size=10), "r1")
-
-    truth = {c["_id"]: c for c in nextsign_sandbox.cases()}
-    tables = snapshot(sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}"), "nextsign_")
-    states = dict(zip(tables["cases"]["case_id"], tables["cases"]["state"], strict=True))
-    assert states == {cid: case_state(body).value for cid, body in truth.items()}
     operations = nextsign_sandbox.stats()["by_operation"]
-    assert operations.get("cases_get_multiple", 0) == 0
-    assert summary["case_gets"] == operations["case_get"] == len(truth) == 17
+    expected = 0 if nextsign_sandbox_profile == "rich" else len(truth)
+    assert summary["case_gets"] == operations.get("case_get", 0) == expected
+    # One Get Multiple per chunk of 10 (35 cases), none when the profile says they answer summaries.
+    assert operations.get("cases_get_multiple", 0) == (0 if get_multiple_items == "summary" else 4)
+    assert summary["deleted"] == 0 and not tables["cases"]["is_deleted"].astype(bool).any()
 
 
 @FAST
