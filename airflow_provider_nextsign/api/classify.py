@@ -106,21 +106,21 @@ def _raise_for_error_body(operation: str, status_code: int, body: Any) -> None:
     if isinstance(errors, list) and errors:
         first = errors[0] if isinstance(errors[0], Mapping) else {"message": str(errors[0])}
         text = first.get("description") or first.get("message") or "error"
-        raise _error_for_code(_int(first.get("code")), str(text), status_code, body, operation)
+        raise _error_for_code(int_code(first.get("code")), str(text), status_code, body, operation)
     if body.get("status") == "error":
         raise _error_for_message(
             _message(body) or "error", status_code, body, operation, default=NextSignValidationError
         )
     status = body.get("status")
     if isinstance(status, Mapping):  # Convert: {"status": {"code": 200, "message": "OK"}}
-        code = _int(status.get("code"))
+        code = int_code(status.get("code"))
         if code is not None and not 200 <= code < 300:
             text = body.get("message") or status.get("message") or f"code {code}"
             raise _error_for_code(code, str(text), status_code, body, operation)
     error = body.get("error")  # v3 style: {"error": "missing-url"}
     if isinstance(error, str) and error:
         raise _error_for_message(error, status_code, body, operation, default=NextSignValidationError)
-    code = _int(body.get("code"))  # flat {"code": 400, "message": "Bad Request", ...}
+    code = int_code(body.get("code"))  # flat {"code": 400, "message": "Bad Request", ...}
     if code is not None and code >= 400 and payload_of(operation, body) is None:
         text = body.get("description") or body.get("message") or f"code {code}"
         raise _error_for_code(code, str(text), status_code, body, operation)
@@ -191,7 +191,8 @@ def _message(body: Any) -> str | None:
     return None
 
 
-def _int(value: Any) -> int | None:
+def int_code(value: Any) -> int | None:
+    """A status or error code as NextSign sends it (a number or a numeric string), else None."""
     try:
         return int(value)
     except (TypeError, ValueError):

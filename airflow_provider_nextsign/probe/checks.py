@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_nextsign.api import shapes
-from airflow_provider_nextsign.api.classify import confirms_absence
+from airflow_provider_nextsign.api.classify import confirms_absence, int_code
 from airflow_provider_nextsign.api.errors import (
     NextSignAmbiguousWriteError,
     NextSignAuthError,
@@ -103,15 +103,8 @@ multiple_items_label = _label(MULTIPLE_SUMMARY, frozenset())
 def _errors_code(body: Any) -> int | None:
     errors = body.get("errors") if isinstance(body, Mapping) else None
     if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
-        return _int(errors[0].get("code"))
+        return int_code(errors[0].get("code"))
     return None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _seen(call: Call) -> str:
@@ -120,11 +113,23 @@ def _seen(call: Call) -> str:
     return f"{status} ({type(call.error).__name__})" if call.error is not None else status
 
 
+#: Why an assumption is not checked when the probe's request cap kept its request from being sent.
+CAP_REACHED = "the probe's request cap was reached"
+
+
+def judged_capped(ctx: ProbeContext, assumption_id: str, call: Call) -> bool:
+    """Judge ``assumption_id`` 'not checked' when the cap kept ``call`` from being sent; say whether it
+    did."""
+    if call.not_sent:
+        ctx.judge(assumption_id, Verdict.NOT_CHECKED, CAP_REACHED)
+    return call.not_sent
+
+
 def judge_failed(ctx: ProbeContext, assumption_id: str, call: Call, what: str) -> None:
     """Judge an assumption whose call failed: a cap is 'not checked', anything else is 'new'."""
-    if call.not_sent:
-        ctx.judge(assumption_id, Verdict.NOT_CHECKED, "the probe's request cap was reached")
-    elif isinstance(call.error, NextSignUnexpectedResponseError):
+    if judged_capped(ctx, assumption_id, call):
+        return
+    if isinstance(call.error, NextSignUnexpectedResponseError):
         ctx.judge(assumption_id, Verdict.NEW, f"{what}: an answer of unknown shape ({_seen(call)})", call)
     else:
         ctx.judge(assumption_id, Verdict.NEW, f"{what} failed: {_seen(call)}", call)
@@ -147,12 +152,8 @@ def check_forms(ctx: ProbeContext) -> None:
         else:
             detail = "the raw form object without " + ", ".join(sorted(missing))
             ctx.judge("forms-get", Verdict.DIFFERS, detail, call)
-    elif isinstance(call.error, NextSignNotFoundError):
-        ctx.judge(
-            "forms-get", Verdict.NOT_CHECKED, f"the form was not found ({_seen(call)}): check --form-id"
-        )
     else:
-        judge_failed(ctx, "forms-get", call, "Forms Get")
+        _judge_form_failed(ctx, "forms-get", call, "Forms Get")
     call = ctx.call("forms_tags", "Forms Tags", lambda: ctx.client.get_form_tags(form_id))
     if call.ok and isinstance(call.body, list):
         items = [item for item in call.body if isinstance(item, Mapping)]
@@ -165,12 +166,17 @@ def check_forms(ctx: ProbeContext) -> None:
         else:
             detail = f"a bare array of {len(items)} tag(s) with the documented keys"
             ctx.judge("forms-tags", Verdict.MATCHES, detail, call)
-    elif isinstance(call.error, NextSignNotFoundError):
-        ctx.judge(
-            "forms-tags", Verdict.NOT_CHECKED, f"the form was not found ({_seen(call)}): check --form-id"
-        )
     else:
-        judge_failed(ctx, "forms-tags", call, "Forms Tags")
+        _judge_form_failed(ctx, "forms-tags", call, "Forms Tags")
+
+
+def _judge_form_failed(ctx: ProbeContext, assumption_id: str, call: Call, what: str) -> None:
+    """An unknown form is the user's ``--form-id``, not NextSign's behaviour: 'not checked'."""
+    if isinstance(call.error, NextSignNotFoundError):
+        detail = f"the form was not found ({_seen(call)}): check --form-id"
+        ctx.judge(assumption_id, Verdict.NOT_CHECKED, detail)
+    else:
+        judge_failed(ctx, assumption_id, call, what)
 
 
 # Deliberate errors
@@ -180,9 +186,9 @@ def check_wrong_key(ctx: ProbeContext) -> None:
     """A Case List with a wrong API key: the documented 401."""
     call = ctx.call("wrong_key", "Case List", lambda: ctx.clients.wrong_key.list_cases_page(page_size=1))
     code = _errors_code(call.body)
-    if call.not_sent:
-        ctx.judge("auth-error", Verdict.NOT_CHECKED, "the probe's request cap was reached")
-    elif call.ok:
+    if judged_capped(ctx, "auth-error", call):
+        return
+    if call.ok:
         ctx.judge("auth-error", Verdict.NEW, f"a wrong API key was accepted (HTTP {call.status})", call)
     elif isinstance(call.error, NextSignAuthError) and code == 401 and call.status == 401:
         ctx.judge("auth-error", Verdict.MATCHES, "HTTP 401 with the documented errors[] body", call)
@@ -198,11 +204,11 @@ def check_wrong_company(ctx: ProbeContext) -> None:
         "wrong_company", "Case List", lambda: ctx.clients.wrong_company.list_cases_page(page_size=1)
     )
     body = call.body if isinstance(call.body, Mapping) else {}
-    flat = _int(body.get("code")) == 400 and "errors" not in body
+    flat = int_code(body.get("code")) == 400 and "errors" not in body
     listed = _errors_code(body) == 400
-    if call.not_sent:
-        ctx.judge("company-error", Verdict.NOT_CHECKED, "the probe's request cap was reached")
-    elif call.ok:
+    if judged_capped(ctx, "company-error", call):
+        return
+    if call.ok:
         detail = f"a company that does not exist was answered as a success (HTTP {call.status})"
         ctx.judge("company-error", Verdict.NEW, detail, call)
     elif flat and call.status == 400:
@@ -223,9 +229,9 @@ def check_unknown_case(ctx: ProbeContext) -> None:
 
 def judge_not_found(ctx: ProbeContext, assumption_id: str, call: Call, what: str) -> None:
     """Judge an answer that should be NextSign's documented not-found (an unknown or a deleted case)."""
-    if call.not_sent:
-        ctx.judge(assumption_id, Verdict.NOT_CHECKED, "the probe's request cap was reached")
-    elif call.ok:
+    if judged_capped(ctx, assumption_id, call):
+        return
+    if call.ok:
         ctx.judge(assumption_id, Verdict.NEW, f"{what} was answered as a case (HTTP {call.status})", call)
     elif call.error is not None and confirms_absence(call.error) and call.status == 200:
         ctx.judge(assumption_id, Verdict.MATCHES, "HTTP 200 with NextSign's not-found body", call)
@@ -316,7 +322,7 @@ def check_convert(ctx: ProbeContext) -> None:
     absent = [v for v, c in calls.items() if isinstance(c.error, NextSignNotFoundError) and c.status == 404]
     every = tuple(calls.values())
     if all(call.not_sent for call in every):
-        ctx.skip("the probe's request cap was reached", "convert-path", "convert-answer")
+        ctx.skip(CAP_REACHED, "convert-path", "convert-answer")
         return
     if "v2" in answered:
         v1 = "v1 answers too" if "v1" in answered else f"v1: {_seen(calls['v1'])}"
@@ -342,7 +348,7 @@ def _convert_shape(body: Any) -> bool:
         return False
     documents = body.get("documents")
     return (
-        _int(body["status"].get("code")) == 200
+        int_code(body["status"].get("code")) == 200
         and isinstance(documents, list)
         and all(isinstance(d, Mapping) and {"file", "name"} <= set(d) for d in documents)
     )
@@ -525,7 +531,7 @@ def check_list(ctx: ProbeContext) -> None:
     good = [call for call in calls if call.ok]
     if not good:
         if all(call.not_sent for call in calls):
-            ctx.skip("the probe's request cap was reached", *list_checks)
+            ctx.skip(CAP_REACHED, *list_checks)
         else:
             bad = next(call for call in calls if not call.not_sent)
             judge_failed(ctx, "list-envelope", bad, "Case List")
