@@ -273,7 +273,7 @@ class NextSignCaseReportOperator(NextSignBaseOperator):
                 status=status,
                 folder=folder,
                 chunk_size=self.chunk_size,
-                skip=(lambda items: policy.skip_ids(items, writer.lookup)) if incremental else None,
+                skip=(lambda items: writer.unchanged_ids(items, policy)) if incremental else None,
                 progress=progress,
             ):
                 totals += writer.write(frames)

@@ -91,6 +91,17 @@ class ReportWriter(Protocol):
         """What is stored of these cases, for the incremental skip decision (absent: never stored)."""
         ...
 
+    def unchanged_ids(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        policy: SkipPolicy | None = None,
+        now: datetime | None = None,
+    ) -> set[str]:
+        """Ids among Case List ``items`` that need no read under ``policy`` (default :class:`SkipPolicy`),
+        judged on :meth:`lookup` at ``now`` (default: the writer's clock, which also stamps what it
+        writes)."""
+        ...
+
     def count_unlisted(
         self,
         since: datetime,
