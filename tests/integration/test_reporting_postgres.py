@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from airflow_provider_nextsign.reporting.frames import to_frames
 from airflow_provider_nextsign.reporting.warehouse import SqlReportWriter, WriteResult
 from tests.unit._reporting_cases import make_case
-from tests.unit.test_reporting_warehouse import V1_DDL, check_migrated, chunk
+from tests.unit.test_reporting_warehouse import check_migrated, chunk, migrate_v1
 
 POSTGRES_URI = os.environ.get("NEXTSIGN_TEST_POSTGRES_URI")
 pytestmark = pytest.mark.skipif(
@@ -94,11 +94,7 @@ def test_the_sweep_finds_candidates_with_an_anti_join(pg: sa.engine.Engine) -> N
 
 
 def test_schema_version_1_tables_are_migrated(pg: sa.engine.Engine) -> None:
-    with pg.begin() as conn:
-        for statement in V1_DDL:
-            conn.execute(sa.text(statement))
-    writer = SqlReportWriter(pg, table_prefix="ns_")
-    steps = writer.create_tables()
+    writer, steps = migrate_v1(pg)
     assert "recipients.recipient_group is now BIGINT" in steps
     check_migrated(writer)
 

@@ -525,14 +525,13 @@ V1_DDL = [
 ]
 
 
-def migrate_v1(engine: sa.engine.Engine) -> SqlReportWriter:
+def migrate_v1(engine: sa.engine.Engine) -> tuple[SqlReportWriter, list[str]]:
+    """Create schema version 1's tables and rows, then let a writer migrate them: (writer, steps)."""
     with engine.begin() as conn:
         for statement in V1_DDL:
             conn.execute(sa.text(statement))
     writer = SqlReportWriter(engine, table_prefix="ns_")
-    steps = writer.create_tables()
-    assert any("is_deleted" in s for s in steps) and any("re-fetched" in s for s in steps)
-    return writer
+    return writer, writer.create_tables()
 
 
 def check_migrated(writer: SqlReportWriter) -> None:
@@ -564,7 +563,9 @@ def check_migrated(writer: SqlReportWriter) -> None:
 
 
 def test_tables_of_schema_version_1_are_migrated(tmp_path: Path) -> None:
-    check_migrated(migrate_v1(sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")))
+    writer, steps = migrate_v1(sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}"))
+    assert any("is_deleted" in s for s in steps) and any("re-fetched" in s for s in steps)
+    check_migrated(writer)
 
 
 def test_tables_of_a_newer_schema_are_refused(writer: SqlReportWriter) -> None:
