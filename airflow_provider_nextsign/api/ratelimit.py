@@ -210,7 +210,7 @@ class RequestBudget:
         safety: float = DEFAULT_SAFETY,
     ) -> None:
         self.key = key
-        self._safety = _check_safety(safety)
+        self._safety = check_safety(safety)
         self.requests_per_minute = check_requests_per_minute(requests_per_minute)
         self._clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
@@ -534,7 +534,8 @@ def check_requests_per_minute(value: float) -> float:
     return rpm
 
 
-def _check_safety(value: float) -> float:
+def check_safety(value: float) -> float:
+    """``value`` as the budget's safety margin, or a ValueError: a fraction in [0, 1)."""
     if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value < 1):
         raise ValueError(f"safety must be a fraction in [0, 1) such as 0.01, got {value!r}")
     return float(value)

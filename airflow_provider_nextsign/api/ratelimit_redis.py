@@ -24,7 +24,6 @@ that names the file budget). ``redis`` is imported on first use, not when a DAG 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -41,6 +40,7 @@ from airflow_provider_nextsign.api.ratelimit import (
     SystemClock,
     budget_key,
     check_requests_per_minute,
+    check_safety,
     get_budget,
     pause_seconds,
 )
@@ -212,13 +212,11 @@ class RedisBudget:
         clock: Clock | None = None,
         safety: float = DEFAULT_SAFETY,
     ) -> None:
-        if not (isinstance(safety, (int, float)) and math.isfinite(safety) and 0 <= safety < 1):
-            raise ValueError(f"safety must be a fraction in [0, 1) such as 0.01, got {safety!r}")
+        self._safety = check_safety(safety)
         self.key = key
         self.requests_per_minute = check_requests_per_minute(requests_per_minute)
         self.redis = redis
         self.fallback = fallback
-        self._safety = float(safety)
         self._clock: Clock = clock or SystemClock()
         self._redis_key = f"{redis.key_prefix}{key}"
         self._lock = threading.Lock()
