@@ -204,7 +204,7 @@ class NextSignClient(ClientBase):
             self,
             batch_size=self.batch_size,
             in_grace=lambda _: True,
-            get_multiple=self.api_profile.get_multiple_items != "summary",
+            get_multiple=not self.api_profile.skips_get_multiple,
         )
         return [seen.case for case_id in ids if (seen := observations[case_id]).case is not None]
 

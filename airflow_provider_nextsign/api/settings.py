@@ -28,8 +28,9 @@ class ApiProfile:
     :param convert_api_version: where Document Convert answers (``v1`` or ``v2``): ``auto`` mode tries it
         first, and still falls back to the other path on HTTP 404.
     :param get_multiple_items: what Case Get Multiple sends: ``summary`` (the documented shape) lets
-        ``get_full_cases`` read each case with Case Get at once, without a Get Multiple request whose
-        summaries would be read again anyway; ``full`` changes nothing (full items are used as they come).
+        ``get_full_cases`` and the report read each case with Case Get at once, without a Get Multiple
+        request whose summaries would be read again anyway; ``full`` changes nothing (full items are used
+        as they come).
     """
 
     convert_api_version: str | None = None
@@ -79,9 +80,11 @@ class ApiProfile:
             checked[key] = chosen
         return cls(**checked)
 
-    def as_dict(self) -> dict[str, str]:
-        """The keys that are set (what a connection extra holds)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+    @property
+    def skips_get_multiple(self) -> bool:
+        """Full reads go straight to Case Get: Get Multiple is known to answer summaries, which would be
+        read again anyway."""
+        return self.get_multiple_items == "summary"
 
 
 class SettingsOptions(TypedDict, total=False):

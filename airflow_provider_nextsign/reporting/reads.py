@@ -64,9 +64,7 @@ def read_details(client: Any, case_ids: Sequence[str]) -> DetailRead:
         return DetailRead()
     reads = _CountingReads(client)
     batch = int(getattr(client, "batch_size", None) or BATCH_SIZE)
-    # The connection's api_profile may say Get Multiple answers summaries: then every case would be
-    # read again with Case Get anyway, so Get Multiple is skipped.
-    profile = getattr(client, "api_profile", None)
+    profile = getattr(client, "api_profile", None)  # a fake client in tests may have none
     # No grace window: the report asks about cases Case List already showed, so a case that Get
     # Multiple does not show is asked of Case Get at once.
     observations = read_in_full(
@@ -74,7 +72,7 @@ def read_details(client: Any, case_ids: Sequence[str]) -> DetailRead:
         reads,
         batch_size=batch,
         in_grace=lambda _: False,
-        get_multiple=getattr(profile, "get_multiple_items", None) != "summary",
+        get_multiple=not (profile is not None and profile.skips_get_multiple),
     )
     bodies = [seen.case for case_id in ids if (seen := observations[case_id]).case is not None]
     absent = [
