@@ -29,7 +29,12 @@ from airflow_provider_nextsign.api.errors import (
 )
 from airflow_provider_nextsign.api.lookup import created_at
 from airflow_provider_nextsign.probe.assumptions import Verdict
-from airflow_provider_nextsign.probe.checks import judge_failed, judge_not_found, list_items_label
+from airflow_provider_nextsign.probe.checks import (
+    VISIBILITY_SCHEDULE,
+    judge_failed,
+    judge_not_found,
+    list_items_label,
+)
 from airflow_provider_nextsign.probe.context import Call, ProbeContext
 from airflow_provider_nextsign.probe.document import MARKER, is_probe_case
 from airflow_provider_nextsign.probe.ledger import Entry
@@ -40,8 +45,9 @@ __all__ = ["LIST_SWEEP_AGE", "ProbeAborted", "clean_up", "sweep"]
 SETTLED_AFTER = 600.0
 #: A marked case in Case List older than this, unknown to every ledger here, is a leftover.
 LIST_SWEEP_AGE = 900.0
-#: Seconds after the first attempt at which a delete of a not-yet-readable case is repeated.
-DELETE_SCHEDULE = (0.0, 1.0, 2.0, 4.0, 8.0)
+#: Seconds after the first attempt at which a delete of a not-yet-readable case is repeated: the
+#: schedule on which Case Get waits for a new case to become readable, for the same reason (P8).
+DELETE_SCHEDULE = VISIBILITY_SCHEDULE
 
 
 class ProbeAborted(Exception):

@@ -66,10 +66,14 @@ class ProbeReport:
     aborted: str | None = None
     requests: int = 0
 
+    def finding(self, assumption_id: str) -> Finding:
+        """The finding on one assumption (``not checked``, "not reached", when none was reached)."""
+        found = self.findings.get(assumption_id)
+        return found if found else Finding(assumption_id, Verdict.NOT_CHECKED, "not reached")
+
     def verdict(self, assumption_id: str) -> Verdict:
         """The verdict on one assumption (``not checked`` when none was reached)."""
-        found = self.findings.get(assumption_id)
-        return found.verdict if found else Verdict.NOT_CHECKED
+        return self.finding(assumption_id).verdict
 
     def differences(self) -> dict[str, str]:
         """The assumptions this account answers differently: id -> ``differs`` or ``new``."""
@@ -83,14 +87,14 @@ class ProbeReport:
         """The report as JSON-ready data (what ``--json FILE`` writes)."""
         assumptions = []
         for item in ASSUMPTIONS:
-            found = self.findings.get(item.id)
+            found = self.finding(item.id)
             assumptions.append(
                 {
                     "id": item.id,
                     "evidence": item.evidence,
                     "endpoint": item.endpoint,
-                    "verdict": (found.verdict if found else Verdict.NOT_CHECKED).value,
-                    "detail": found.detail if found else "not reached",
+                    "verdict": found.verdict.value,
+                    "detail": found.detail,
                 }
             )
         return {
@@ -160,9 +164,8 @@ def render_table(report: ProbeReport) -> str:
     ]
     verdicts = []
     for item in ASSUMPTIONS:
-        found = report.findings.get(item.id)
-        verdict = found.verdict if found else Verdict.NOT_CHECKED
-        verdicts.append([item.id, item.evidence, verdict.value, found.detail if found else "not reached"])
+        found = report.finding(item.id)
+        verdicts.append([item.id, item.evidence, found.verdict.value, found.detail])
     lines += _table(["assumption", "evidence", "verdict", "what the probe saw"], verdicts)
     lines.append("")
     differences = report.differences()
