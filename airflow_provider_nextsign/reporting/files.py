@@ -15,7 +15,6 @@ removes it again. CSV is UTF-8, or ``utf-8-sig`` (with the byte-order mark Excel
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -327,10 +326,7 @@ class FileReportWriter:
             if frame is None or frame.empty:
                 continue
             out = frame.assign(extracted_at=now, run_id=self.run_id).astype(file_table(TABLES[table]).dtypes)
-            folder = self.root / table
-            with contextlib.suppress(NotImplementedError, OSError):  # object stores have no folders
-                folder.mkdir(parents=True, exist_ok=True)
-            with atomic_open(folder / name) as fh:
+            with atomic_open(self.root / table / name) as fh:  # it creates the table's folder
                 if self.fmt == "parquet":
                     out.to_parquet(fh, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
                 else:

@@ -113,7 +113,6 @@ class SqlReportWriter:
             sa.Column("key", sa.String(64), primary_key=True),
             sa.Column("value", sa.Text()),
         )
-        self.migrated: list[str] = []
 
     # -- set-up ---------------------------------------------------------------------------------------
 
@@ -121,8 +120,7 @@ class SqlReportWriter:
         """Create missing tables and migrate old ones to the current schema; return the steps taken."""
         from airflow_provider_nextsign.reporting.migrate import migrate_sql
 
-        self.migrated = migrate_sql(self)
-        return self.migrated
+        return migrate_sql(self)
 
     def get_meta(self, key: str) -> str | None:
         """A value of ``{prefix}report_meta``."""
