@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -381,6 +381,16 @@ def _unescape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def read_parts(folder: Any, table: Table, fmt: str, stem: str = "") -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each part file of ``table`` in ``folder`` whose name starts with ``stem``, oldest first, as
+    ``(name, frame)``: one part in memory at a time."""
+    if not folder.exists():
+        return
+    for part in sorted(p for p in folder.iterdir() if p.name.startswith(stem) and p.name.endswith(f".{fmt}")):
+        with part.open("rb") as fh:
+            yield part.name, _read_part(fh, table, fmt)
+
+
 def _read_part(fh: Any, table: Table, fmt: str) -> pd.DataFrame:
     """One part as a frame of ``table`` (with the file columns); columns older parts lack are null."""
     import pandas as pd
@@ -421,12 +431,7 @@ def read_file_report(destination: Any, *, fmt: str = "parquet") -> dict[str, pd.
     chosen: dict[str, str] = {}  # case id -> part of its newest full row
     for spec in TABLES.values():
         table = file_table(spec)
-        folder = root / table.name
-        parts = sorted(p for p in folder.iterdir() if p.name.endswith(f".{fmt}")) if folder.exists() else []
-        frames = []
-        for part in parts:
-            with part.open("rb") as fh:
-                frames.append(_read_part(fh, table, fmt).assign(_part=part.name))
+        frames = [frame.assign(_part=name) for name, frame in read_parts(root / table.name, table, fmt)]
         if not frames:
             out[table.name] = to_frame(table, [])
             continue

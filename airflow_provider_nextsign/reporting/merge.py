@@ -207,33 +207,21 @@ class MergeReportWriter(FileReportWriter):
         super().finish()
 
     def _load_postgres(self) -> None:
-        """PostgreSQL reads no Parquet: insert this run's staged rows from here."""
-        import pandas as pd
+        """PostgreSQL reads no Parquet: insert this run's staged rows from here, a part at a time, in
+        one transaction."""
         import sqlalchemy as sa
 
         from airflow_provider_nextsign.reporting.common import records
-        from airflow_provider_nextsign.reporting.files import _read_part
+        from airflow_provider_nextsign.reporting.files import read_parts
 
         engine = self.hook.get_sqlalchemy_engine()
         with engine.begin() as conn:
             for name, spec in TABLES.items():
                 staged = file_table(spec)
-                folder = self.root / name
-                parts = (
-                    sorted(p for p in folder.iterdir() if p.name.startswith(self.stem))
-                    if folder.exists()
-                    else []
-                )
-                frames = []
-                for part in parts:
-                    with part.open("rb") as fh:
-                        frames.append(_read_part(fh, staged, "parquet"))
-                if not frames:
-                    continue
-                rows = records(pd.concat(frames, ignore_index=True))
                 table = sa.table(
                     self.staging[name].split(".")[-1], *(sa.column(c) for c in staged.column_names)
                 )
                 if "." in self.staging[name]:
                     table.schema = self.staging[name].rsplit(".", 1)[0]
-                conn.execute(sa.insert(table), rows)
+                for _, frame in read_parts(self.root / name, staged, "parquet", stem=self.stem):
+                    conn.execute(sa.insert(table), records(frame))

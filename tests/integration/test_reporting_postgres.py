@@ -192,7 +192,11 @@ def test_staged_parquet_and_one_merge_per_run(nextsign_sandbox, monkeypatch, pg_
     signed = nextsign_sandbox.seed_cases(10, status="signed")
     monkeypatch.setenv("AIRFLOW_CONN_PG_WAREHOUSE", POSTGRES_URI)
     op = NextSignCaseReportOperator(
-        task_id="report", sql_conn_id="pg_warehouse", schema=pg_schema, stage=str(tmp_path / "stage")
+        task_id="report",
+        sql_conn_id="pg_warehouse",
+        schema=pg_schema,
+        stage=str(tmp_path / "stage"),
+        chunk_size=10,  # three staged parts per table, loaded one at a time
     )
     statements: list[str] = []
     from airflow.providers.common.sql.hooks.sql import DbApiHook
