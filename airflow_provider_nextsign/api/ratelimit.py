@@ -56,7 +56,7 @@ _LATE_FRACTION = 0.25
 _MAX_LATE = 3
 _SEND, _LATE, _PAUSED = "send", "late", "paused"
 #: Opening the state file fails (ELOOP) instead of following a symlink someone planted in its place.
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class Clock(Protocol):
@@ -173,6 +173,16 @@ def unsafe_directory_reason(path: Path) -> str | None:
     if info.st_mode & 0o077:
         return f"other users may use it (mode {stat.S_IMODE(info.st_mode):o}); chmod 700 it"
     return None
+
+
+def private_directory_problem(path: Path) -> str | None:
+    """Create ``path`` (mode 0700) if it is missing; then why it is not a safe home for shared state, as
+    :func:`unsafe_directory_reason` (``None``: safe).
+
+    :raises OSError: it could not be created or inspected.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return unsafe_directory_reason(path)
 
 
 class _State:
@@ -409,7 +419,7 @@ class RequestBudget:
 
     def _load(self, path: Path, now: float) -> _State:
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+            fd = os.open(path, os.O_RDONLY | NOFOLLOW)
         except FileNotFoundError:
             return _State()
         try:
@@ -440,7 +450,7 @@ class RequestBudget:
         # No fsync: losing the state in a host crash only loses spacing already in the past.
         # A fixed-size record overwritten in place: truncating a file costs far more than the rest.
         data = json.dumps({"tat": state.tat, "paused_until": state.paused_until}).encode().ljust(_RECORD_SIZE)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | NOFOLLOW, 0o600)
         try:
             os.write(fd, data)
         finally:
@@ -448,12 +458,11 @@ class RequestBudget:
 
     def _open_store(self, state_file: Path) -> None:
         try:
-            state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            reason = unsafe_directory_reason(state_file.parent)
+            reason = private_directory_problem(state_file.parent)
             if reason is not None:
                 raise PermissionError(errno.EPERM, reason)
             # Probe write access now: a FileLock in a read-only directory would just time out.
-            os.close(os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o600))
+            os.close(os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o600))
         except OSError as err:
             if err.errno == errno.ELOOP:
                 err = PermissionError(errno.ELOOP, f"{state_file.name} is a symbolic link; remove it")

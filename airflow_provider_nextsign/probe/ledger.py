@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_nextsign.api.ratelimit import unsafe_directory_reason
+from airflow_provider_nextsign.api.ratelimit import NOFOLLOW, private_directory_problem
 
 __all__ = ["STATE_DIR_ENV", "Entry", "Ledger", "default_state_dir"]
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 STATE_DIR_ENV = "NEXTSIGN_PROBE_STATE_DIR"
 #: A run's file not written for this long is swept even when a process with its pid is alive (pid reuse).
 STALE_AFTER = 3600.0
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def default_state_dir() -> Path:
@@ -141,15 +140,14 @@ class Ledger:
 
 def _usable(directory: Path) -> str | None:
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return unsafe_directory_reason(directory)
+        return private_directory_problem(directory)
     except OSError as err:
         return f"{type(err).__name__}: {err.strerror or err}"
 
 
 def _write(path: Path, payload: dict[str, Any]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(payload, handle)
         handle.flush()
@@ -159,7 +157,7 @@ def _write(path: Path, payload: dict[str, Any]) -> None:
 
 def _read(path: Path) -> dict[str, Any] | None:
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW)
         with os.fdopen(fd, encoding="utf-8") as handle:
             payload = json.load(handle)
     except (OSError, ValueError):
